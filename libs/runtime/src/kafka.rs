@@ -1,0 +1,141 @@
+//! Kafka client settings. Each role starts from safe settings (idempotent
+//! `acks=all` producers, consumers that store offsets only by hand) and the
+//! operator's `librdkafka` passthrough goes on top.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::config::KafkaSettings;
+
+/// A producer whose acknowledged records are durable on every in-sync
+/// replica, without duplicates from internal retries.
+///
+/// `delivery_timeout` bounds how long a record may wait for its
+/// acknowledgement before the producer gives up on it.
+pub fn producer_config(settings: &KafkaSettings, delivery_timeout: Duration) -> ClientConfig {
+    let mut config = base_config(settings);
+    config
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.kbytes", "65536")
+        .set(
+            "message.timeout.ms",
+            delivery_timeout.as_millis().to_string(),
+        );
+    apply_passthrough(&mut config, settings);
+    config
+}
+
+/// A consumer in `group` that reads committed data only, and commits only
+/// the offsets the service stored after its outputs were acknowledged.
+pub fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
+    let mut config = base_config(settings);
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("fetch.wait.max.ms", "20")
+        .set("queued.max.messages.kbytes", "16384");
+    apply_passthrough(&mut config, settings);
+    config
+}
+
+/// A consumer that assigns partitions itself (to read a table topic from its
+/// start) and never commits.
+pub fn table_reader_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = base_config(settings);
+    config
+        .set("group.id", "survey-alerts.table-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "20");
+    apply_passthrough(&mut config, settings);
+    config
+}
+
+fn base_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &settings.bootstrap_servers)
+        .set("client.id", "survey-alerts")
+        // Loopback and cluster-internal names only; keeps the resolver quiet.
+        .set("broker.address.family", "v4");
+    config
+}
+
+fn apply_passthrough(config: &mut ClientConfig, settings: &KafkaSettings) {
+    for (key, value) in &settings.librdkafka {
+        config.set(key, value);
+    }
+}
+
+/// Whether a Kafka error can clear up on its own (broker down, queue full,
+/// leader change) or needs a person (authorization, unknown topic, record too
+/// large, fenced producer).
+pub fn is_retriable(error: &KafkaError) -> bool {
+    match error.rdkafka_error_code() {
+        Some(code) => !matches!(
+            code,
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::GroupAuthorizationFailed
+                | RDKafkaErrorCode::InvalidConfig
+                | RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidRecord
+        ),
+        None => !matches!(
+            error,
+            KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passthrough_overrides_the_defaults() {
+        let mut settings = KafkaSettings::default();
+        settings
+            .librdkafka
+            .insert("linger.ms".to_owned(), "0".to_owned());
+        let config = producer_config(&settings, Duration::from_secs(3));
+        assert_eq!(config.get("linger.ms"), Some("0"));
+        assert_eq!(config.get("acks"), Some("all"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+        assert_eq!(config.get("message.timeout.ms"), Some("3000"));
+    }
+
+    #[test]
+    fn consumers_store_offsets_by_hand() {
+        let config = consumer_config(&KafkaSettings::default(), "g");
+        assert_eq!(config.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(config.get("isolation.level"), Some("read_committed"));
+    }
+
+    #[test]
+    fn errors_are_sorted_into_retriable_and_fatal() {
+        let full = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
+        let transport = KafkaError::MessageProduction(RDKafkaErrorCode::BrokerTransportFailure);
+        let too_large = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        let unknown = KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition);
+        assert!(is_retriable(&full) && is_retriable(&transport));
+        assert!(!is_retriable(&too_large) && !is_retriable(&unknown));
+    }
+}

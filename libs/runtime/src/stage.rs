@@ -1,0 +1,344 @@
+//! The consume-process-produce loop every consuming stage runs.
+//!
+//! Delivery semantics: at-least-once. Auto-commit is on but the offset
+//! *store* is manual: an input's offset is stored only after every output it
+//! produced (including a dead-letter record) was acknowledged by Kafka with
+//! `acks=all`. A crash therefore redelivers inputs, never loses them; each
+//! stage deduplicates by business key downstream of that.
+//!
+//! Outputs of many inputs are in flight at once (bounded by
+//! `max_in_flight`), and offsets are stored in input order, so throughput
+//! does not wait on one acknowledgement round trip per record.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::dead_letter::dead_letter;
+use crate::shutdown::Shutdown;
+use crate::stats::StageStats;
+
+/// One consumed record, borrowed from the consumer.
+#[derive(Debug)]
+pub struct InputRecord<'a> {
+    /// Topic it was read from.
+    pub topic: &'a str,
+    /// Partition it was read from.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its key, if any.
+    pub key: Option<&'a [u8]>,
+    /// Its value, if any.
+    pub payload: Option<&'a [u8]>,
+    /// Its headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// A record to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRecord {
+    /// Destination topic.
+    pub topic: String,
+    /// Key bytes.
+    pub key: Vec<u8>,
+    /// Value bytes.
+    pub payload: Vec<u8>,
+    /// Headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl OutputRecord {
+    /// A record without headers.
+    pub fn new(topic: impl Into<String>, key: impl Into<Vec<u8>>, payload: Vec<u8>) -> Self {
+        Self {
+            topic: topic.into(),
+            key: key.into(),
+            payload,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// How handling one input failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The input itself is bad; it goes to the dead-letter queue and the
+    /// stage moves on.
+    #[error("poison record ({code}): {message}")]
+    Poison {
+        /// Stable reason code for the DLQ header.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// A dependency is unavailable; the same input is tried again after a
+    /// back-off, and its offset is not stored meanwhile.
+    #[error("retriable failure: {0}")]
+    Retriable(String),
+    /// The stage cannot go on; it stops without storing the offset.
+    #[error("fatal failure: {0}")]
+    Fatal(String),
+}
+
+/// The pure-ish part of a stage: turns one input into its outputs.
+#[async_trait]
+pub trait StageHandler: Send {
+    /// Handles one input. Returning `Ok(vec![])` drops it on purpose.
+    async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError>;
+}
+
+/// Settings of a [`StageRunner`].
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Stage name for logs and DLQ headers.
+    pub stage: &'static str,
+    /// Topic that receives poison records.
+    pub dlq_topic: String,
+    /// Inputs whose outputs may await acknowledgement at once.
+    pub max_in_flight: usize,
+    /// First back-off after a retriable failure; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// Longest back-off.
+    pub max_backoff: Duration,
+}
+
+type Acknowledged = Pin<Box<dyn Future<Output = Result<(String, i32, i64), KafkaError>> + Send>>;
+
+/// Runs a [`StageHandler`] between a consumer and a producer.
+pub struct StageRunner<H> {
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    handler: H,
+    settings: RunnerSettings,
+    stats: Arc<StageStats>,
+}
+
+impl<H> std::fmt::Debug for StageRunner<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageRunner")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: StageHandler> StageRunner<H> {
+    /// A runner over an already subscribed consumer.
+    pub fn new(
+        consumer: StreamConsumer,
+        producer: FutureProducer,
+        handler: H,
+        settings: RunnerSettings,
+        stats: Arc<StageStats>,
+    ) -> Self {
+        Self {
+            consumer,
+            producer,
+            handler,
+            settings,
+            stats,
+        }
+    }
+
+    /// Consumes until `shutdown`, then drains in-flight outputs, stores and
+    /// commits their offsets. Returns an error when an output could not be
+    /// delivered or a handler failed fatally; offsets of unfinished inputs are
+    /// then not stored, so a restart redelivers them.
+    pub async fn run(mut self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut in_flight: FuturesOrdered<Acknowledged> = FuturesOrdered::new();
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                () = shutdown.triggered() => break Ok(()),
+                Some(acknowledged) = in_flight.next(), if !in_flight.is_empty() => {
+                    if let Err(error) = self.store(acknowledged) {
+                        break Err(error);
+                    }
+                }
+                received = self.consumer.recv(), if in_flight.len() < self.settings.max_in_flight => {
+                    let message = match received {
+                        Ok(message) => message,
+                        Err(error) => {
+                            tracing::warn!(stage = self.settings.stage, %error, "consumer error");
+                            continue;
+                        }
+                    };
+                    self.stats.record_in();
+                    let input = InputRecord {
+                        topic: message.topic(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key(),
+                        payload: message.payload(),
+                        headers: owned_headers(&message),
+                    };
+                    let outputs = match handle_with_retries(&mut self.handler, &input, &self.settings, &self.stats, &shutdown).await {
+                        Ok(Some(outputs)) => outputs,
+                        Ok(None) => break Ok(()),
+                        Err(error) => break Err(error),
+                    };
+                    let position = (input.topic.to_owned(), input.partition, input.offset);
+                    match enqueue(&self.producer, outputs, &self.stats, &shutdown).await {
+                        Ok(deliveries) => in_flight.push_back(Box::pin(async move {
+                            for delivery in deliveries {
+                                delivery.await?;
+                            }
+                            Ok(position)
+                        })),
+                        Err(error) => break Err(error),
+                    }
+                }
+            }
+        };
+        // Drain: whatever was enqueued gets its chance to be acknowledged, and
+        // only acknowledged inputs have their offsets stored.
+        while let Some(acknowledged) = in_flight.next().await {
+            self.store(acknowledged)?;
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored yet, or a rebalance took the partitions: the
+            // committed offsets are still correct, only older.
+            tracing::debug!(stage = self.settings.stage, %error, "final commit skipped");
+        }
+        outcome
+    }
+
+    fn store(&self, acknowledged: Result<(String, i32, i64), KafkaError>) -> anyhow::Result<()> {
+        let (topic, partition, offset) = acknowledged
+            .map_err(|error| anyhow::anyhow!("output not acknowledged, stopping: {error}"))?;
+        let mut positions = TopicPartitionList::new();
+        positions.add_partition_offset(&topic, partition, Offset::Offset(offset + 1))?;
+        if let Err(error) = self.consumer.store_offsets(&positions) {
+            // The partition was revoked meanwhile; its new owner redelivers.
+            tracing::debug!(stage = self.settings.stage, %error, topic, partition, "offset not stored");
+        }
+        Ok(())
+    }
+}
+
+async fn handle_with_retries<H: StageHandler>(
+    handler: &mut H,
+    input: &InputRecord<'_>,
+    settings: &RunnerSettings,
+    stats: &StageStats,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Option<Vec<OutputRecord>>> {
+    let mut backoff = settings.initial_backoff;
+    loop {
+        match handler.handle(input).await {
+            Ok(outputs) => return Ok(Some(outputs)),
+            Err(StageError::Poison { code, message }) => {
+                tracing::warn!(
+                    stage = settings.stage,
+                    topic = input.topic,
+                    partition = input.partition,
+                    offset = input.offset,
+                    reason = code,
+                    "dead-lettering record: {message}"
+                );
+                stats.dead_letter();
+                let record =
+                    dead_letter(input, &settings.dlq_topic, settings.stage, code, &message);
+                return Ok(Some(vec![record]));
+            }
+            Err(StageError::Retriable(reason)) => {
+                stats.retry();
+                tracing::warn!(
+                    stage = settings.stage,
+                    ?backoff,
+                    "retrying record: {reason}"
+                );
+                tokio::select! {
+                    () = shutdown.triggered() => return Ok(None),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(settings.max_backoff);
+            }
+            Err(StageError::Fatal(reason)) => {
+                anyhow::bail!("{} stopped on a fatal error: {reason}", settings.stage)
+            }
+        }
+    }
+}
+
+type Delivery = Pin<Box<dyn Future<Output = Result<(), KafkaError>> + Send>>;
+
+/// Hands every output to the producer at once (no round trip per record) and
+/// returns the futures of their acknowledgements. A full local queue is waited
+/// out, not treated as failure.
+async fn enqueue(
+    producer: &FutureProducer,
+    outputs: Vec<OutputRecord>,
+    stats: &Arc<StageStats>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<Vec<Delivery>> {
+    let mut deliveries: Vec<Delivery> = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        let headers = output
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value),
+                })
+            });
+        let mut record = FutureRecord::to(&output.topic)
+            .key(&output.key)
+            .payload(&output.payload)
+            .headers(headers);
+        let delivery = loop {
+            match producer.send_result(record) {
+                Ok(delivery) => break delivery,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    // The input's offset is not stored, so giving up here is safe.
+                    if shutdown.is_triggered() {
+                        anyhow::bail!("shutdown while the producer queue was full");
+                    }
+                    record = returned;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((error, _)) => anyhow::bail!("could not enqueue output: {error}"),
+            }
+        };
+        let stats = Arc::clone(stats);
+        deliveries.push(Box::pin(async move {
+            match delivery.await {
+                Ok(Ok(_)) => {
+                    stats.record_out();
+                    Ok(())
+                }
+                Ok(Err((error, _))) => Err(error),
+                Err(_canceled) => Err(KafkaError::Canceled),
+            }
+        }));
+    }
+    Ok(deliveries)
+}
+
+fn owned_headers(message: &impl Message) -> Vec<(String, Vec<u8>)> {
+    message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| {
+                    (
+                        header.key.to_owned(),
+                        header.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,112 @@
+//! Compacted topics as tables: read every partition from its start until
+//! caught up with the end as it was at start-up, then keep following.
+//!
+//! Services block their own start-up on the catch-up, so a table (the
+//! filter's seen-set, the enricher's queue directory, the notifier's
+//! delivery ledger) is complete before the first input is handled.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
+
+use crate::config::KafkaSettings;
+use crate::shutdown::Shutdown;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
+const IDLE_PROBE: Duration = Duration::from_millis(200);
+
+/// Receives a table topic's records in offset order per partition.
+#[async_trait]
+pub trait TableSink: Send + 'static {
+    /// Applies one record; `payload` is `None` for a tombstone.
+    async fn apply(&mut self, key: &[u8], payload: Option<&[u8]>);
+}
+
+/// Reads `topic` until caught up, then follows it in the background until
+/// `shutdown`. Returns the follower's handle.
+pub async fn materialize<S: TableSink>(
+    settings: &KafkaSettings,
+    topic: &str,
+    mut sink: S,
+    shutdown: Shutdown,
+) -> anyhow::Result<JoinHandle<()>> {
+    let consumer: StreamConsumer = crate::kafka::table_reader_config(settings)
+        .create()
+        .context("creating the table reader")?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .with_context(|| format!("reading metadata of {topic}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(!partitions.is_empty(), "table topic {topic} does not exist");
+
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining: HashMap<i32, i64> = HashMap::new();
+    for partition in &partitions {
+        assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
+        let (low, high) = consumer.fetch_watermarks(topic, *partition, METADATA_TIMEOUT)?;
+        if high > low {
+            remaining.insert(*partition, high);
+        }
+    }
+    consumer.assign(&assignment)?;
+
+    let started = tokio::time::Instant::now();
+    while !remaining.is_empty() {
+        anyhow::ensure!(
+            started.elapsed() < CATCH_UP_LIMIT,
+            "table {topic} did not catch up"
+        );
+        match tokio::time::timeout(IDLE_PROBE, consumer.recv()).await {
+            Ok(Ok(message)) => {
+                let key = message.key().unwrap_or_default();
+                sink.apply(key, message.payload()).await;
+                if remaining
+                    .get(&message.partition())
+                    .is_some_and(|end| message.offset() + 1 >= *end)
+                {
+                    remaining.remove(&message.partition());
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(topic, %error, "table read error"),
+            // Idle: transaction markers may sit at the end; ask for positions.
+            Err(_) => {
+                let positions = consumer.position()?;
+                for element in positions.elements() {
+                    if let Offset::Offset(position) = element.offset()
+                        && remaining
+                            .get(&element.partition())
+                            .is_some_and(|end| position >= *end)
+                    {
+                        remaining.remove(&element.partition());
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!(topic, "table caught up");
+
+    let topic = topic.to_owned();
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.triggered() => break,
+                received = consumer.recv() => match received {
+                    Ok(message) => sink.apply(message.key().unwrap_or_default(), message.payload()).await,
+                    Err(error) => tracing::warn!(topic, %error, "table follow error"),
+                },
+            }
+        }
+    }))
+}

@@ -1,0 +1,46 @@
+//! The filter's configuration. See the README's configuration reference.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use survey_runtime::KafkaSettings;
+
+use crate::rules::RuleSettings;
+
+/// Everything the filter can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// Brokers, registry and topic prefix.
+    pub kafka: KafkaSettings,
+    /// What counts as actionable.
+    pub rules: RuleSettings,
+    /// How long a response id is remembered for deduplication
+    /// (`DEDUP_WINDOW`, for example `24h`); also the dedup topic's retention.
+    #[serde(with = "humantime_serde")]
+    pub dedup_window: Duration,
+    /// Inputs whose outputs may await acknowledgement at once.
+    pub max_in_flight: usize,
+    /// How long an output may wait for Kafka's acknowledgement before the
+    /// filter stops (and, restarted, reprocesses from the stored offset).
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        Self {
+            kafka: KafkaSettings::default(),
+            rules: RuleSettings::default(),
+            dedup_window: survey_contracts::topics::DEFAULT_DEDUP_WINDOW,
+            max_in_flight: 10_000,
+            delivery_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Plain environment variables the filter honours.
+pub const ENV_ALIASES: &[(&str, &str)] = &[
+    ("DEDUP_WINDOW", "dedup_window"),
+    ("SCORE_THRESHOLD", "rules.score_threshold"),
+];

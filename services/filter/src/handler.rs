@@ -1,0 +1,125 @@
+//! The filter stage's I/O shell: decode, decide, encode.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use survey_contracts::{AvroCodec, CodecError, DedupMarker, SurveyResponse, topics};
+use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, StageStats};
+
+use crate::decide::{FilterOutcome, decide};
+use crate::dedup::SeenSet;
+use crate::rules::ActionRules;
+
+/// A clock in epoch milliseconds; tests pass a fixed one.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Handles raw survey records.
+pub struct FilterHandler {
+    codec: Arc<AvroCodec>,
+    rules: ActionRules,
+    seen: Arc<Mutex<SeenSet>>,
+    actionable_topic: String,
+    dedup_topic: String,
+    stats: Arc<StageStats>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for FilterHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilterHandler")
+            .field("actionable_topic", &self.actionable_topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FilterHandler {
+    /// A handler that writes to the topics of `topology`.
+    pub fn new(
+        codec: Arc<AvroCodec>,
+        rules: ActionRules,
+        seen: Arc<Mutex<SeenSet>>,
+        topology: &survey_contracts::Topology,
+        stats: Arc<StageStats>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            codec,
+            rules,
+            seen,
+            actionable_topic: topology.topic(&topics::SURVEY_RESPONSES_ACTIONABLE),
+            dedup_topic: topology.topic(&topics::SURVEY_RESPONSES_DEDUP),
+            stats,
+            clock,
+        }
+    }
+}
+
+/// Sorts codec failures: an unreachable registry is retried, a bad record is
+/// dead-lettered.
+pub fn classify(error: CodecError) -> StageError {
+    if error.is_retriable() {
+        StageError::Retriable(error.to_string())
+    } else {
+        StageError::Poison {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl StageHandler for FilterHandler {
+    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
+    async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
+        let payload = input.payload.ok_or_else(|| StageError::Poison {
+            code: "empty_payload",
+            message: "record has no value".to_owned(),
+        })?;
+        let survey: SurveyResponse = self.codec.decode(payload).await.map_err(classify)?;
+        let now = (self.clock)();
+        let outcome = {
+            let seen = self
+                .seen
+                .lock()
+                .map_err(|_| StageError::Fatal("seen-set lock poisoned".into()))?;
+            decide(survey, &self.rules, &seen, now)
+        };
+        let actionable = match outcome {
+            FilterOutcome::Drop(reason) => {
+                self.stats.dropped(reason.code());
+                tracing::debug!(reason = reason.code(), "response dropped");
+                return Ok(Vec::new());
+            }
+            FilterOutcome::Forward(actionable) => actionable,
+        };
+        let id = actionable.survey.response_id.clone();
+        let marker = DedupMarker {
+            response_id: id.clone(),
+            first_seen_at: now,
+        };
+        let mut forward = OutputRecord::new(
+            &self.actionable_topic,
+            id.as_bytes(),
+            self.codec
+                .encode(&self.actionable_topic, &actionable)
+                .await
+                .map_err(classify)?,
+        );
+        forward.headers = input.headers.clone();
+        let remember = OutputRecord::new(
+            &self.dedup_topic,
+            id.as_bytes(),
+            self.codec
+                .encode(&self.dedup_topic, &marker)
+                .await
+                .map_err(classify)?,
+        );
+        // Remembered before the acknowledgement: a failed delivery stops the
+        // stage, and the restarted one rebuilds the set from the topic.
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(&id, now);
+        }
+        tracing::info!(response_id = %id, reasons = actionable.reasons.len(), "actionable response");
+        Ok(vec![forward, remember])
+    }
+}

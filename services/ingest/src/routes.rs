@@ -1,0 +1,114 @@
+//! HTTP handlers. The webhook answers 202 only after Kafka acknowledged the
+//! record; every rejection is a JSON error and writes nothing.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use rdkafka::message::{Header, OwnedHeaders};
+use serde_json::{Value, json};
+
+use crate::auth::SIGNATURE_HEADER;
+use crate::error::ApiError;
+use crate::publish::PublishError;
+use crate::startup::AppState;
+use crate::webhook::parse_survey;
+
+/// Trace context headers copied onto the Kafka record.
+const PROPAGATED_HEADERS: &[&str] = &["traceparent", "tracestate"];
+
+/// `POST /webhooks/survey`.
+#[tracing::instrument(name = "POST /webhooks/survey", skip_all, fields(response_id))]
+pub async fn receive_survey(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    state.auth.check_source(peer.ip())?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > state.max_body_bytes) {
+        return Err(ApiError::TooLarge(state.max_body_bytes));
+    }
+    let body = to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::TooLarge(state.max_body_bytes))?;
+
+    let header_str = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    state.auth.check(
+        header_str(SIGNATURE_HEADER),
+        header_str(header::AUTHORIZATION.as_str()),
+        &body,
+    )?;
+
+    let is_json = header_str(header::CONTENT_TYPE.as_str()).is_some_and(|content_type| {
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        essence.eq_ignore_ascii_case("application/json")
+    });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+
+    let json: Value = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    let survey = parse_survey(&json, survey_runtime::now_millis(), state.time_bounds)?;
+    tracing::Span::current().record("response_id", survey.response_id.as_str());
+
+    let record_headers = PROPAGATED_HEADERS
+        .iter()
+        .filter_map(|name| header_str(name).map(|value| (*name, value)))
+        .fold(OwnedHeaders::new(), |record_headers, (key, value)| {
+            record_headers.insert(Header {
+                key,
+                value: Some(value),
+            })
+        });
+    match state.publisher.publish(&survey, record_headers).await {
+        Ok(()) => {
+            tracing::info!(response_id = %survey.response_id, csat = survey.csat, "survey accepted");
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "id": survey.response_id, "status": "accepted" })),
+            ))
+        }
+        Err(PublishError::Unavailable(reason)) => {
+            tracing::warn!(response_id = %survey.response_id, reason, "survey not acknowledged");
+            Err(ApiError::Unavailable {
+                retry_after_secs: state.retry_after_secs,
+            })
+        }
+        Err(PublishError::Codec(error)) if error.is_retriable() => {
+            tracing::warn!(%error, "schema registry unavailable");
+            Err(ApiError::Unavailable {
+                retry_after_secs: state.retry_after_secs,
+            })
+        }
+        Err(error) => {
+            tracing::error!(%error, "survey could not be published");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+/// `GET /healthz`: the process is alive. Does not look at Kafka.
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the producer reaches the cluster and the raw topic.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.publisher.ready().await {
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "kafka unreachable" })),
+        )
+    }
+}

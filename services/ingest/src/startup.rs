@@ -1,0 +1,125 @@
+//! Builds the ingest application: provisioning, the producer, the router,
+//! and a listener whose port tests can read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::{get, post};
+use rdkafka::producer::FutureProducer;
+use survey_contracts::{AvroCodec, topics};
+use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::{Shutdown, kafka};
+use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::config::IngestConfig;
+use crate::publish::Publisher;
+use crate::routes;
+use crate::webhook::TimeBounds;
+
+/// Topics ingest writes, and so provisions.
+pub const TOPICS: &[topics::TopicSpec] = &[topics::SURVEY_RESPONSES_RAW];
+
+/// What every request handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Credentials check.
+    pub auth: Arc<Authenticator>,
+    /// Raw-topic publisher.
+    pub publisher: Publisher,
+    /// Body limit in bytes.
+    pub max_body_bytes: usize,
+    /// Timestamp sanity bounds.
+    pub time_bounds: TimeBounds,
+    /// `Retry-After` seconds on 503.
+    pub retry_after_secs: u32,
+}
+
+/// A built, bound, not yet serving ingest.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    publisher: Publisher,
+}
+
+impl Application {
+    /// Validates the configuration, provisions the raw topic, creates the
+    /// producer and binds the listener.
+    pub async fn build(config: IngestConfig) -> anyhow::Result<Self> {
+        let auth = Authenticator::new(
+            config.auth.webhook_secret.clone(),
+            config.auth.webhook_token.clone(),
+            config.auth.allowed_cidrs.clone(),
+        );
+        anyhow::ensure!(
+            auth.requires_credentials() || config.auth.insecure_dev,
+            "refusing to start without WEBHOOK_SECRET or WEBHOOK_TOKEN; \
+             set INGEST_INSECURE_DEV=true to accept unauthenticated webhooks in development"
+        );
+        if !auth.requires_credentials() {
+            tracing::warn!("accepting unauthenticated webhooks (insecure development mode)");
+        }
+        if config.kafka.provision_on_start {
+            provision(&config.kafka, TOPICS, &ProvisionSettings::default()).await?;
+        }
+        let producer: FutureProducer =
+            kafka::producer_config(&config.kafka, config.publish_timeout)
+                .create()
+                .context("creating the Kafka producer")?;
+        let topic = config.kafka.topology().topic(&topics::SURVEY_RESPONSES_RAW);
+        let codec = Arc::new(AvroCodec::registry(&config.kafka.schema_registry_url));
+        let publisher = Publisher::new(producer, codec, topic, config.publish_timeout);
+        let state = AppState {
+            auth: Arc::new(auth),
+            publisher: publisher.clone(),
+            max_body_bytes: config.max_body_bytes,
+            time_bounds: TimeBounds {
+                max_future_millis: millis(config.max_clock_skew),
+                max_age_millis: millis(config.max_survey_age),
+            },
+            retry_after_secs: config.retry_after_secs,
+        };
+        let router = Router::new()
+            .route("/webhooks/survey", post(routes::receive_survey))
+            .route("/healthz", get(routes::healthz))
+            .route("/readyz", get(routes::readyz))
+            .with_state(state);
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", config.listen_addr))?;
+        Ok(Self {
+            listener,
+            router,
+            publisher,
+        })
+    }
+
+    /// The bound address (its port is the real one when 0 was asked for).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown`, then finishes in-flight requests and flushes
+    /// the producer.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr()?, "ingest listening");
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let stop = shutdown.clone();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move { stop.triggered().await })
+            .await
+            .context("serving HTTP")?;
+        self.publisher.flush(Duration::from_secs(10));
+        Ok(())
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,5 @@
+//! Ingest against the real broker and registry; each test has its own topics.
+
+mod helpers;
+mod publishes_to_kafka;
+mod rejects_bad_input;

@@ -1,0 +1,86 @@
+//! `cargo xtask`: developer tasks for survey-alerts.
+//!
+//! Runs a local Apache Kafka broker and Apicurio Registry without Docker (only Java 17 and
+//! Maven are needed) and is the one entry point for running the test suite against them.
+//! Argument parsing lives here; the work is done in [`stack`] and [`test_cmd`].
+
+mod stack;
+mod test_cmd;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+/// Printed by `cargo xtask help` and on usage errors.
+const USAGE: &str = "\
+Usage: cargo xtask <command>
+
+Commands:
+  stack up            Fetch (once) and start Kafka + Apicurio Registry on 127.0.0.1 (idempotent)
+  stack down [--wipe] Stop them; --wipe also deletes the Kafka data (next `up` reformats)
+  stack status        Show pid, liveness, port and log of each component
+  test [-- ARGS...]   Run `cargo test --workspace --all-targets ARGS...` against a broker and
+                      registry: the ones in KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL if both
+                      are set, else a running local stack, else a fresh local stack that is
+                      stopped and wiped afterwards
+  help                Show this help
+
+Environment:
+  KAFKA_PORT (19092), CONTROLLER_PORT (19093), REGISTRY_PORT (18081), REGISTRY_MGMT_PORT (19000)
+                      Ports of the local stack
+  SURVEY_ALERTS_CACHE Where Kafka and Apicurio are fetched to ($HOME/.cache/survey-alerts)
+  JAVA_HOME           Java used to run them (else `java` from PATH)
+
+State (data, logs, pid files, generated configs) lives in <workspace>/.stack/.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Dispatches one command line (without the program name).
+fn run(args: &[String]) -> Result<ExitCode> {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        [] | ["help" | "-h" | "--help"] => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ["stack", "up"] => {
+            stack::Stack::from_env()?.up()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ["stack", "down"] => {
+            stack::Stack::from_env()?.down(false)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ["stack", "down", "--wipe"] => {
+            stack::Stack::from_env()?.down(true)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ["stack", "status"] => {
+            stack::Stack::from_env()?.status();
+            Ok(ExitCode::SUCCESS)
+        }
+        ["test", rest @ ..] => {
+            // Accept both `test -- ARGS` and `test ARGS`; only the first `--` is ours, so
+            // `test -- -- --nocapture` still reaches the test harness.
+            let rest = match rest {
+                ["--", tail @ ..] => tail,
+                other => other,
+            };
+            let extra: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+            test_cmd::run(&extra)
+        }
+        _ => bail!(
+            "unknown command `{}`; `cargo xtask help` lists the commands",
+            args.join(" ")
+        ),
+    }
+}

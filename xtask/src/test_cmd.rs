@@ -1,0 +1,127 @@
+//! `cargo xtask test`: the project's one test command.
+//!
+//! Runs `cargo test` against a real broker and registry: the ones named by
+//! `KAFKA_BOOTSTRAP_SERVERS` + `SCHEMA_REGISTRY_URL` when both are set; else the local stack
+//! if it already runs (left running); else a freshly started local stack, stopped and wiped
+//! afterwards (also when the tests fail), so such runs are hermetic.
+
+use std::ffi::OsString;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+
+use crate::stack::{Component, Stack};
+
+/// Runs the tests with `extra` appended to `cargo test`, and returns cargo's exit code.
+pub fn run(extra: &[String]) -> Result<ExitCode> {
+    let external = (
+        non_empty_env("KAFKA_BOOTSTRAP_SERVERS"),
+        non_empty_env("SCHEMA_REGISTRY_URL"),
+    );
+    // Declared before the tests run so it is dropped (stopping what we started) after them,
+    // whichever way they end.
+    let mut guard = None;
+    let (bootstrap, registry, source) = match external {
+        (Some(bootstrap), Some(registry)) => {
+            (bootstrap, registry, "from the environment; nothing started")
+        }
+        (kafka, registry) => {
+            if kafka.is_some() || registry.is_some() {
+                eprintln!(
+                    "xtask: only one of KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL is set; \
+                     ignoring it and using the local stack"
+                );
+            }
+            let stack = Stack::from_env()?;
+            let running = Component::ALL.iter().all(|&c| stack.is_running(c));
+            let source = if running {
+                "local stack, already running; left running"
+            } else {
+                "local stack, started for this run; stopped and wiped afterwards"
+            };
+            let (bootstrap, registry) = (stack.bootstrap_servers(), stack.registry_url());
+            let stop = guard.insert(StopGuard {
+                stack,
+                started: Vec::new(),
+            });
+            stop.stack.start(true, &mut stop.started)?;
+            (bootstrap, registry, source)
+        }
+    };
+
+    println!("xtask test: broker   {bootstrap}");
+    println!("xtask test: registry {registry}");
+    println!("xtask test: {source}");
+
+    let mut cmd = cargo_test(extra);
+    cmd.env("KAFKA_BOOTSTRAP_SERVERS", &bootstrap)
+        .env("SCHEMA_REGISTRY_URL", &registry)
+        .env("SURVEY_ALERTS_REQUIRE_STACK", "1");
+    let status = cmd.status().context("running cargo test")?;
+    drop(guard);
+
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        // Killed by a signal.
+        None => ExitCode::FAILURE,
+    })
+}
+
+/// `cargo test --workspace --all-targets EXTRA`, from the workspace root.
+///
+/// `--workspace` is left out when `extra` selects packages (cargo would otherwise ignore
+/// `-p`), and `--all-targets` when it selects targets.
+fn cargo_test(extra: &[String]) -> Command {
+    // Only flags before a `--` are cargo's; the rest goes to the test harness.
+    let cargo_flags = extra.iter().take_while(|a| *a != "--");
+    let mut selects_packages = false;
+    let mut selects_targets = false;
+    for arg in cargo_flags {
+        let flag = arg.split('=').next().unwrap_or(arg);
+        match flag {
+            "-p" | "--package" | "--manifest-path" | "--workspace" | "--all" => {
+                selects_packages = true;
+            }
+            "--lib" | "--bin" | "--bins" | "--test" | "--tests" | "--example" | "--examples"
+            | "--bench" | "--benches" | "--all-targets" | "--doc" => selects_targets = true,
+            _ if flag.starts_with("-p") => selects_packages = true,
+            _ => {}
+        }
+    }
+    // `cargo run` sets CARGO to the cargo that runs us.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(crate::stack::workspace_root()).arg("test");
+    if !selects_packages {
+        cmd.arg("--workspace");
+    }
+    if !selects_targets {
+        cmd.arg("--all-targets");
+    }
+    cmd.args(extra);
+    cmd
+}
+
+fn non_empty_env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Stops (and wipes) the components this run started, when dropped.
+#[derive(Debug)]
+struct StopGuard {
+    stack: Stack,
+    started: Vec<Component>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if self.started.is_empty() {
+            return;
+        }
+        println!("xtask test: stopping what this run started");
+        if let Err(err) = self.stack.stop(&self.started, true) {
+            eprintln!("xtask: error stopping the stack: {err:#} (try `cargo xtask stack down`)");
+        }
+    }
+}
