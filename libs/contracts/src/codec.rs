@@ -239,7 +239,7 @@ fn embedded_schema(id: u32) -> Option<&'static Schema> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{ActionableReason, ActionableSurvey, DedupMarker, SurveyResponse};
+    use crate::records::*;
 
     fn survey() -> SurveyResponse {
         SurveyResponse {
@@ -283,6 +283,106 @@ mod tests {
         };
         let bytes = codec.encode("dedup", &marker).await?;
         assert_eq!(codec.decode::<DedupMarker>(&bytes).await?, marker);
+        Ok(())
+    }
+
+    pub(crate) fn alert() -> EnrichedAlert {
+        EnrichedAlert {
+            alert_id: "r-1".into(),
+            revision: 2,
+            issued_at: 10,
+            survey: AlertSurvey {
+                response_id: "r-1".into(),
+                survey_id: None,
+                submitted_at: 1,
+                received_at: 2,
+                csat: 1,
+                comment: Some("rude".into()),
+                reasons: vec![AlertReason {
+                    code: "low_score".into(),
+                    detail: "csat 1 is below 3".into(),
+                }],
+            },
+            interaction: Interaction {
+                id: "c-1".into(),
+                media_type: Some("voice".into()),
+                direction: Some("inbound".into()),
+                started_at: Some(3),
+                ended_at: None,
+                queue_id: Some("q".into()),
+                queue_name: Some("Billing".into()),
+                handled_by: "agent".into(),
+                agent_id: Some("a".into()),
+                agent_name: None,
+                flow_name: None,
+                wrap_up_code: None,
+                link: "https://apps.mypurecloud.ie/x".into(),
+            },
+            recording: RecordingInfo {
+                status: "ready".into(),
+                url: Some("https://r".into()),
+            },
+            transcript_summary: None,
+            routing: Routing {
+                kind: "queue_supervisors".into(),
+                supervisors: vec![Person {
+                    user_id: Some("s".into()),
+                    name: Some("Sam".into()),
+                    email: None,
+                }],
+                targets: vec![NotificationTarget::new("slack", "#billing")],
+            },
+            trace_context: [("traceparent".to_owned(), "00-x".to_owned())].into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn alerts_retries_and_ledger_records_round_trip() -> Result<(), CodecError> {
+        let codec = AvroCodec::embedded();
+        let alert = alert();
+        let bytes = codec.encode("alerts", &alert).await?;
+        assert_eq!(codec.decode::<EnrichedAlert>(&bytes).await?, alert);
+        let retry = RecordingRetry {
+            alert: alert.clone(),
+            due_at: 5,
+            attempt: 1,
+            give_up_at: 9,
+            alert_issued: true,
+        };
+        let bytes = codec.encode("retries", &retry).await?;
+        assert_eq!(codec.decode::<RecordingRetry>(&bytes).await?, retry);
+        let delivery = DeliveryRetry {
+            alert,
+            target: NotificationTarget::new("teams", "billing"),
+            due_at: 5,
+            attempt: 2,
+            last_error: "503".into(),
+        };
+        let bytes = codec.encode("delivery-retries", &delivery).await?;
+        assert_eq!(codec.decode::<DeliveryRetry>(&bytes).await?, delivery);
+        let ledger = DeliveryRecord {
+            alert_id: "r-1".into(),
+            target: NotificationTarget::new("slack", "#billing"),
+            revision: 2,
+            delivered_at: 7,
+            slack_channel: Some("C1".into()),
+            slack_ts: Some("1.2".into()),
+            message_id: None,
+            external_id: None,
+        };
+        let bytes = codec.encode("ledger", &ledger).await?;
+        assert_eq!(codec.decode::<DeliveryRecord>(&bytes).await?, ledger);
+        let entry = QueueDirectoryEntry {
+            queue_id: "q".into(),
+            name: None,
+            supervisors: vec![Person::default()],
+            targets: vec![],
+            coaching: true,
+            updated_at: 1,
+            source: "routing_file".into(),
+        };
+        let bytes = codec.encode("directory", &entry).await?;
+        assert_eq!(codec.decode::<QueueDirectoryEntry>(&bytes).await?, entry);
         Ok(())
     }
 

@@ -91,3 +91,255 @@ impl Contract for DedupMarker {
         &schemas::DEDUP_MARKER
     }
 }
+
+/// Why an alert was raised. See `schemas/enriched-alert.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertReason {
+    /// `low_score` or `critical_keyword`.
+    pub code: String,
+    /// The score and threshold, or the keyword.
+    pub detail: String,
+}
+
+/// Someone who must act.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    /// Genesys user id.
+    pub user_id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+}
+
+/// One place an alert goes to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NotificationTarget {
+    /// `slack`, `teams`, `email` or `coaching`.
+    pub channel: String,
+    /// Channel, webhook name, address, or facilitator id.
+    pub address: String,
+}
+
+impl NotificationTarget {
+    /// A target on `channel` at `address`.
+    pub fn new(channel: &str, address: &str) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            address: address.to_owned(),
+        }
+    }
+
+    /// `channel:address`, the target's key in ledgers and logs.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.channel, self.address)
+    }
+}
+
+/// The survey part of an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertSurvey {
+    /// Survey response id.
+    pub response_id: String,
+    /// Survey definition id.
+    pub survey_id: Option<String>,
+    /// Submission time, epoch milliseconds.
+    pub submitted_at: i64,
+    /// Receive time at ingest, epoch milliseconds.
+    pub received_at: i64,
+    /// CSAT score.
+    pub csat: i32,
+    /// Customer comment.
+    pub comment: Option<String>,
+    /// Why it is actionable.
+    pub reasons: Vec<AlertReason>,
+}
+
+/// The interaction part of an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interaction {
+    /// Conversation id.
+    pub id: String,
+    /// Media type.
+    pub media_type: Option<String>,
+    /// inbound or outbound.
+    pub direction: Option<String>,
+    /// Start, epoch milliseconds.
+    pub started_at: Option<i64>,
+    /// End, epoch milliseconds.
+    pub ended_at: Option<i64>,
+    /// Queue id.
+    pub queue_id: Option<String>,
+    /// Queue name.
+    pub queue_name: Option<String>,
+    /// `agent`, `bot` or `unassigned`.
+    pub handled_by: String,
+    /// Agent user id.
+    pub agent_id: Option<String>,
+    /// Agent name.
+    pub agent_name: Option<String>,
+    /// Bot or flow name.
+    pub flow_name: Option<String>,
+    /// Wrap-up code.
+    pub wrap_up_code: Option<String>,
+    /// Genesys UI deep link.
+    pub link: String,
+}
+
+/// The recording part of an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingInfo {
+    /// `ready`, `pending` or `unavailable`.
+    pub status: String,
+    /// Media URL when ready.
+    pub url: Option<String>,
+}
+
+/// Who must act and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// Which rule chose the recipients.
+    pub kind: String,
+    /// The people who must act.
+    pub supervisors: Vec<Person>,
+    /// Where to deliver.
+    pub targets: Vec<NotificationTarget>,
+}
+
+/// A supervisor alert. See `schemas/enriched-alert.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrichedAlert {
+    /// The survey response id.
+    pub alert_id: String,
+    /// Revision, from 1.
+    pub revision: i32,
+    /// Issue time, epoch milliseconds.
+    pub issued_at: i64,
+    /// The survey.
+    pub survey: AlertSurvey,
+    /// The interaction.
+    pub interaction: Interaction,
+    /// The recording.
+    pub recording: RecordingInfo,
+    /// Conversation summary.
+    pub transcript_summary: Option<String>,
+    /// Recipients.
+    pub routing: Routing,
+    /// W3C trace context.
+    pub trace_context: BTreeMap<String, String>,
+}
+
+impl Contract for EnrichedAlert {
+    fn schema_spec() -> &'static SchemaSpec {
+        &schemas::ENRICHED_ALERT
+    }
+}
+
+/// A scheduled recording re-check. See `schemas/recording-retry.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingRetry {
+    /// The alert as last issued or held.
+    pub alert: EnrichedAlert,
+    /// Earliest re-check, epoch milliseconds.
+    pub due_at: i64,
+    /// Checks made so far.
+    pub attempt: i32,
+    /// Deadline, epoch milliseconds.
+    pub give_up_at: i64,
+    /// Whether the alert was already issued.
+    pub alert_issued: bool,
+}
+
+impl Contract for RecordingRetry {
+    fn schema_spec() -> &'static SchemaSpec {
+        &schemas::RECORDING_RETRY
+    }
+}
+
+/// A queue of the routing directory. See `schemas/queue-directory-entry.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueDirectoryEntry {
+    /// Queue id.
+    pub queue_id: String,
+    /// Queue name.
+    pub name: Option<String>,
+    /// Supervisors.
+    pub supervisors: Vec<Person>,
+    /// Where alerts go.
+    pub targets: Vec<NotificationTarget>,
+    /// Coaching appointments on.
+    pub coaching: bool,
+    /// Write time, epoch milliseconds.
+    pub updated_at: i64,
+    /// Where the entry came from.
+    pub source: String,
+}
+
+impl Contract for QueueDirectoryEntry {
+    fn schema_spec() -> &'static SchemaSpec {
+        &schemas::QUEUE_DIRECTORY_ENTRY
+    }
+}
+
+/// A delivery ledger entry. See `schemas/delivery-record.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    /// The alert id.
+    pub alert_id: String,
+    /// The target.
+    pub target: NotificationTarget,
+    /// Newest revision delivered.
+    pub revision: i32,
+    /// Acknowledgement time, epoch milliseconds.
+    pub delivered_at: i64,
+    /// Slack channel id.
+    pub slack_channel: Option<String>,
+    /// Slack message ts.
+    pub slack_ts: Option<String>,
+    /// First mail's Message-ID.
+    pub message_id: Option<String>,
+    /// Channel's id for the delivery.
+    pub external_id: Option<String>,
+}
+
+impl DeliveryRecord {
+    /// The ledger key of an alert's delivery to a target.
+    pub fn key_for(alert_id: &str, target: &NotificationTarget) -> String {
+        format!("{alert_id}|{}", target.key())
+    }
+}
+
+impl Contract for DeliveryRecord {
+    fn schema_spec() -> &'static SchemaSpec {
+        &schemas::DELIVERY_RECORD
+    }
+}
+
+/// A scheduled delivery retry. See `schemas/delivery-retry.avsc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRetry {
+    /// The alert.
+    pub alert: EnrichedAlert,
+    /// The one target.
+    pub target: NotificationTarget,
+    /// Earliest attempt, epoch milliseconds.
+    pub due_at: i64,
+    /// Attempts so far.
+    pub attempt: i32,
+    /// Last failure.
+    pub last_error: String,
+}
+
+impl Contract for DeliveryRetry {
+    fn schema_spec() -> &'static SchemaSpec {
+        &schemas::DELIVERY_RETRY
+    }
+}

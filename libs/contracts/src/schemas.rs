@@ -78,8 +78,52 @@ pub static DEDUP_MARKER: SchemaSpec = SchemaSpec::new(
     Compatibility::BackwardTransitive,
 );
 
+/// Alerts for supervisors: the public contract other teams consume.
+pub static ENRICHED_ALERT: SchemaSpec = SchemaSpec::new(
+    "enriched-alert.avsc",
+    include_str!("../../../schemas/enriched-alert.avsc"),
+    Compatibility::FullTransitive,
+);
+
+/// Scheduled recording re-checks on the enricher's delay topic.
+pub static RECORDING_RETRY: SchemaSpec = SchemaSpec::new(
+    "recording-retry.avsc",
+    include_str!("../../../schemas/recording-retry.avsc"),
+    Compatibility::BackwardTransitive,
+);
+
+/// Entries of the queue routing directory.
+pub static QUEUE_DIRECTORY_ENTRY: SchemaSpec = SchemaSpec::new(
+    "queue-directory-entry.avsc",
+    include_str!("../../../schemas/queue-directory-entry.avsc"),
+    Compatibility::BackwardTransitive,
+);
+
+/// The notifier's delivery ledger.
+pub static DELIVERY_RECORD: SchemaSpec = SchemaSpec::new(
+    "delivery-record.avsc",
+    include_str!("../../../schemas/delivery-record.avsc"),
+    Compatibility::BackwardTransitive,
+);
+
+/// Scheduled delivery retries on the notifier's delay topic.
+pub static DELIVERY_RETRY: SchemaSpec = SchemaSpec::new(
+    "delivery-retry.avsc",
+    include_str!("../../../schemas/delivery-retry.avsc"),
+    Compatibility::BackwardTransitive,
+);
+
 /// Every embedded schema, in a fixed order (the embedded codec's ids follow it).
-pub static ALL: &[&SchemaSpec] = &[&SURVEY_RESPONSE, &ACTIONABLE_SURVEY, &DEDUP_MARKER];
+pub static ALL: &[&SchemaSpec] = &[
+    &SURVEY_RESPONSE,
+    &ACTIONABLE_SURVEY,
+    &DEDUP_MARKER,
+    &ENRICHED_ALERT,
+    &RECORDING_RETRY,
+    &QUEUE_DIRECTORY_ENTRY,
+    &DELIVERY_RECORD,
+    &DELIVERY_RETRY,
+];
 
 #[cfg(test)]
 mod tests {
@@ -102,6 +146,39 @@ mod tests {
             }
             let _ = spec.schema();
         }
+    }
+
+    #[test]
+    fn the_public_alert_schema_lets_every_optional_field_default() {
+        let alert: serde_json::Value =
+            serde_json::from_str(ENRICHED_ALERT.text).unwrap_or_default();
+        let mut optional = 0;
+        let mut stack = vec![alert];
+        while let Some(node) = stack.pop() {
+            for field in node["fields"].as_array().cloned().unwrap_or_default() {
+                if field["type"][0] == "null" {
+                    optional += 1;
+                    assert!(
+                        field.get("default").is_some(),
+                        "{} lacks a default",
+                        field["name"]
+                    );
+                }
+                stack.push(field["type"].clone());
+                stack.push(field["type"]["items"].clone());
+            }
+        }
+        assert!(optional > 10);
+        assert_eq!(ENRICHED_ALERT.compatibility, Compatibility::FullTransitive);
+    }
+
+    #[test]
+    fn the_retry_record_embeds_the_alert_schema_unchanged() {
+        let alert: serde_json::Value =
+            serde_json::from_str(ENRICHED_ALERT.text).unwrap_or_default();
+        let retry: serde_json::Value =
+            serde_json::from_str(RECORDING_RETRY.text).unwrap_or_default();
+        assert_eq!(retry["fields"][0]["type"], alert);
     }
 
     #[test]

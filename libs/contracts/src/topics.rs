@@ -15,6 +15,8 @@ pub enum CleanupPolicy {
     /// The newest record per key is kept, and whole segments still expire:
     /// a table that forgets keys after the retention time.
     CompactDelete,
+    /// The newest record per key is kept for ever: a table.
+    Compact,
 }
 
 impl CleanupPolicy {
@@ -23,6 +25,7 @@ impl CleanupPolicy {
         match self {
             Self::Delete => "delete",
             Self::CompactDelete => "compact,delete",
+            Self::Compact => "compact",
         }
     }
 }
@@ -131,12 +134,101 @@ pub const FILTER_DLQ: TopicSpec = TopicSpec {
     consumer_group: None,
 };
 
+/// Supervisor alerts: the public contract other teams consume.
+pub const ALERTS_ENRICHED: TopicSpec = TopicSpec {
+    base_name: "survey.alerts.enriched",
+    key: "alert id (survey response id)",
+    value: ValueFormat::Avro(&schemas::ENRICHED_ALERT),
+    cleanup: CleanupPolicy::Delete,
+    retention: Retention::Fixed(WEEK),
+    segment: None,
+    partitions: 6,
+    producer: "enricher",
+    consumer: Some("notifier"),
+    consumer_group: Some("survey-alerts.notifier"),
+};
+
+/// Recording re-checks the enricher scheduled for later.
+pub const RECORDING_RETRIES: TopicSpec = TopicSpec {
+    base_name: "survey.enricher.recording-retries",
+    key: "alert id",
+    value: ValueFormat::Avro(&schemas::RECORDING_RETRY),
+    cleanup: CleanupPolicy::Delete,
+    retention: Retention::Fixed(DAY),
+    segment: None,
+    partitions: 6,
+    producer: "enricher",
+    consumer: Some("enricher"),
+    consumer_group: Some("survey-alerts.enricher.recording-retries"),
+};
+
+/// The queue routing directory: supervisors and targets per queue.
+pub const QUEUE_DIRECTORY: TopicSpec = TopicSpec {
+    base_name: "survey.directory.queues",
+    key: "queue id",
+    value: ValueFormat::Avro(&schemas::QUEUE_DIRECTORY_ENTRY),
+    cleanup: CleanupPolicy::Compact,
+    retention: Retention::Fixed(WEEK),
+    segment: Some(Duration::from_secs(3600)),
+    partitions: 1,
+    producer: "enricher sync-directory",
+    consumer: Some("enricher"),
+    consumer_group: None,
+};
+
+/// Actionable records the enricher could not decode, with reason headers.
+pub const ENRICHER_DLQ: TopicSpec = TopicSpec {
+    base_name: "survey.enricher.dlq",
+    ..FILTER_DLQ
+};
+
+/// The notifier's ledger: the newest revision delivered per alert and target.
+pub const DELIVERY_LEDGER: TopicSpec = TopicSpec {
+    base_name: "survey.notifier.deliveries",
+    key: "alert id|channel:address",
+    value: ValueFormat::Avro(&schemas::DELIVERY_RECORD),
+    cleanup: CleanupPolicy::Compact,
+    retention: Retention::Fixed(WEEK),
+    segment: Some(Duration::from_secs(3600)),
+    partitions: 6,
+    producer: "notifier",
+    consumer: Some("notifier"),
+    consumer_group: None,
+};
+
+/// Deliveries that failed transiently, scheduled for another attempt.
+pub const DELIVERY_RETRIES: TopicSpec = TopicSpec {
+    base_name: "survey.notifier.delivery-retries",
+    key: "alert id|channel:address",
+    value: ValueFormat::Avro(&schemas::DELIVERY_RETRY),
+    cleanup: CleanupPolicy::Delete,
+    retention: Retention::Fixed(DAY),
+    segment: None,
+    partitions: 6,
+    producer: "notifier",
+    consumer: Some("notifier"),
+    consumer_group: Some("survey-alerts.notifier.delivery-retries"),
+};
+
+/// Alerts or deliveries the notifier gave up on, with reason headers.
+pub const NOTIFIER_DLQ: TopicSpec = TopicSpec {
+    base_name: "survey.notifier.dlq",
+    ..FILTER_DLQ
+};
+
 /// Every topic, in pipeline order.
 pub const ALL: &[TopicSpec] = &[
     SURVEY_RESPONSES_RAW,
     SURVEY_RESPONSES_ACTIONABLE,
     SURVEY_RESPONSES_DEDUP,
     FILTER_DLQ,
+    QUEUE_DIRECTORY,
+    ALERTS_ENRICHED,
+    RECORDING_RETRIES,
+    ENRICHER_DLQ,
+    DELIVERY_LEDGER,
+    DELIVERY_RETRIES,
+    NOTIFIER_DLQ,
 ];
 
 /// The default dedup window (and so the dedup topic's retention).
@@ -192,6 +284,12 @@ mod tests {
             ALL.iter().map(|spec| topology.topic(spec)).collect();
         assert_eq!(names.len(), ALL.len());
         assert!(names.iter().all(|name| name.starts_with("t1.survey.")));
+        let groups: std::collections::BTreeSet<_> =
+            ALL.iter().filter_map(|spec| topology.group(spec)).collect();
+        assert_eq!(
+            groups.len(),
+            ALL.iter().filter(|s| s.consumer_group.is_some()).count()
+        );
         assert_eq!(
             topology.value_subject(&SURVEY_RESPONSES_RAW),
             "t1.survey.responses.raw-value"
