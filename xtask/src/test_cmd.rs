@@ -33,7 +33,11 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
                 );
             }
             let stack = Stack::from_env()?;
+            stack.reap_abandoned_test_stack()?;
             let running = Component::ALL.iter().all(|&c| stack.is_running(c));
+            if !running {
+                stack.mark_test_owner()?;
+            }
             let source = if running {
                 "local stack, already running; left running"
             } else {
@@ -43,6 +47,7 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
             let stop = guard.insert(StopGuard {
                 stack,
                 started: Vec::new(),
+                owner: !running,
             });
             stop.stack.start(true, &mut stop.started)?;
             (bootstrap, registry, source)
@@ -111,17 +116,26 @@ fn non_empty_env(var: &str) -> Option<String> {
 #[derive(Debug)]
 struct StopGuard {
     stack: Stack,
+    /// Filled by [`Stack::start`] as it spawns.
     started: Vec<Component>,
+    /// Whether this run marked itself as the stack's owner.
+    owner: bool,
 }
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        if self.started.is_empty() {
-            return;
+        if !self.started.is_empty() {
+            println!("xtask test: stopping what this run started");
+            if let Err(err) = self.stack.stop(&self.started, true) {
+                eprintln!(
+                    "xtask: error stopping the stack: {err:#} (try `cargo xtask stack down`)"
+                );
+                // Keep the owner mark: the next test run then retries the cleanup.
+                return;
+            }
         }
-        println!("xtask test: stopping what this run started");
-        if let Err(err) = self.stack.stop(&self.started, true) {
-            eprintln!("xtask: error stopping the stack: {err:#} (try `cargo xtask stack down`)");
+        if self.owner {
+            self.stack.clear_test_owner();
         }
     }
 }

@@ -10,6 +10,8 @@
 //! `max_in_flight`), and offsets are stored in input order, so throughput
 //! does not wait on one acknowledgement round trip per record.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::Instant;
 
 use crate::dead_letter::dead_letter;
 use crate::shutdown::Shutdown;
@@ -89,6 +92,20 @@ pub enum StageError {
     /// The stage cannot go on; it stops without storing the offset.
     #[error("fatal failure: {0}")]
     Fatal(String),
+    /// The input is not due yet (delay topics). Its partition is paused and
+    /// rewound to it, and resumed after `wait`; other partitions go on.
+    #[error("not due for {wait:?}")]
+    NotDue {
+        /// How long until it is due.
+        wait: Duration,
+    },
+}
+
+/// What handling one input came to.
+enum Handled {
+    Outputs(Vec<OutputRecord>),
+    NotDue(Duration),
+    ShutDown,
 }
 
 /// The pure-ish part of a stage: turns one input into its outputs.
@@ -156,10 +173,15 @@ impl<H: StageHandler> StageRunner<H> {
     /// then not stored, so a restart redelivers them.
     pub async fn run(mut self, shutdown: Shutdown) -> anyhow::Result<()> {
         let mut in_flight: FuturesOrdered<Acknowledged> = FuturesOrdered::new();
+        let mut paused: BinaryHeap<Reverse<(Instant, String, i32)>> = BinaryHeap::new();
         let outcome = loop {
+            let next_resume = paused.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
                 biased;
                 () = shutdown.triggered() => break Ok(()),
+                () = sleep_until_or_never(next_resume) => {
+                    self.resume_due(&mut paused);
+                }
                 Some(acknowledged) = in_flight.next(), if !in_flight.is_empty() => {
                     if let Err(error) = self.store(acknowledged) {
                         break Err(error);
@@ -183,8 +205,14 @@ impl<H: StageHandler> StageRunner<H> {
                         headers: owned_headers(&message),
                     };
                     let outputs = match handle_with_retries(&mut self.handler, &input, &self.settings, &self.stats, &shutdown).await {
-                        Ok(Some(outputs)) => outputs,
-                        Ok(None) => break Ok(()),
+                        Ok(Handled::Outputs(outputs)) => outputs,
+                        Ok(Handled::NotDue(wait)) => {
+                            if let Err(error) = self.pause_until(&input, wait, &mut paused) {
+                                break Err(error);
+                            }
+                            continue;
+                        }
+                        Ok(Handled::ShutDown) => break Ok(()),
                         Err(error) => break Err(error),
                     };
                     let position = (input.topic.to_owned(), input.partition, input.offset);
@@ -213,6 +241,41 @@ impl<H: StageHandler> StageRunner<H> {
         outcome
     }
 
+    /// Pauses the input's partition and rewinds it to the input, so that
+    /// nothing behind it is read before it is due.
+    fn pause_until(
+        &self,
+        input: &InputRecord<'_>,
+        wait: Duration,
+        paused: &mut BinaryHeap<Reverse<(Instant, String, i32)>>,
+    ) -> anyhow::Result<()> {
+        let mut partition = TopicPartitionList::new();
+        partition.add_partition(input.topic, input.partition);
+        self.consumer.pause(&partition)?;
+        self.consumer.seek(
+            input.topic,
+            input.partition,
+            Offset::Offset(input.offset),
+            Duration::from_secs(10),
+        )?;
+        paused.push(Reverse((Instant::now() + wait, input.topic.to_owned(), input.partition)));
+        Ok(())
+    }
+
+    fn resume_due(&self, paused: &mut BinaryHeap<Reverse<(Instant, String, i32)>>) {
+        let now = Instant::now();
+        while paused.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
+            let Some(Reverse((_, topic, partition))) = paused.pop() else { break };
+            let mut resumed = TopicPartitionList::new();
+            resumed.add_partition(&topic, partition);
+            // A rebalance may have taken the partition meanwhile; its new
+            // owner starts unpaused.
+            if let Err(error) = self.consumer.resume(&resumed) {
+                tracing::debug!(stage = self.settings.stage, %error, topic, partition, "resume skipped");
+            }
+        }
+    }
+
     fn store(&self, acknowledged: Result<(String, i32, i64), KafkaError>) -> anyhow::Result<()> {
         let (topic, partition, offset) = acknowledged
             .map_err(|error| anyhow::anyhow!("output not acknowledged, stopping: {error}"))?;
@@ -226,17 +289,25 @@ impl<H: StageHandler> StageRunner<H> {
     }
 }
 
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn handle_with_retries<H: StageHandler>(
     handler: &mut H,
     input: &InputRecord<'_>,
     settings: &RunnerSettings,
     stats: &StageStats,
     shutdown: &Shutdown,
-) -> anyhow::Result<Option<Vec<OutputRecord>>> {
+) -> anyhow::Result<Handled> {
     let mut backoff = settings.initial_backoff;
     loop {
         match handler.handle(input).await {
-            Ok(outputs) => return Ok(Some(outputs)),
+            Ok(outputs) => return Ok(Handled::Outputs(outputs)),
+            Err(StageError::NotDue { wait }) => return Ok(Handled::NotDue(wait)),
             Err(StageError::Poison { code, message }) => {
                 tracing::warn!(
                     stage = settings.stage,
@@ -249,7 +320,7 @@ async fn handle_with_retries<H: StageHandler>(
                 stats.dead_letter();
                 let record =
                     dead_letter(input, &settings.dlq_topic, settings.stage, code, &message);
-                return Ok(Some(vec![record]));
+                return Ok(Handled::Outputs(vec![record]));
             }
             Err(StageError::Retriable(reason)) => {
                 stats.retry();
@@ -259,7 +330,7 @@ async fn handle_with_retries<H: StageHandler>(
                     "retrying record: {reason}"
                 );
                 tokio::select! {
-                    () = shutdown.triggered() => return Ok(None),
+                    () = shutdown.triggered() => return Ok(Handled::ShutDown),
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(settings.max_backoff);

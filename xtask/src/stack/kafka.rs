@@ -36,6 +36,8 @@ pub(super) fn prepare(stack: &Stack, libs: &Path) -> Result<Command> {
         "-Xmx1g",
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
+        // C1 only: starts ~15-30% faster; peak throughput does not matter for local tests.
+        "-XX:TieredStopAtLevel=1",
     ])
     .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
     .arg("-cp")

@@ -153,6 +153,8 @@ impl Stack {
     pub fn up(&self) -> Result<()> {
         let mut started = Vec::new();
         self.start(false, &mut started)?;
+        // The user now owns the stack: a later `cargo xtask test` must not reap it.
+        self.clear_test_owner();
         self.print_summary();
         Ok(())
     }
@@ -224,7 +226,9 @@ impl Stack {
 
     /// `cargo xtask stack down [--wipe]`: stops every component.
     pub fn down(&self, wipe: bool) -> Result<()> {
-        self.stop(&Component::ALL, wipe)
+        self.stop(&Component::ALL, wipe)?;
+        self.clear_test_owner();
+        Ok(())
     }
 
     /// Stops the given components (SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]) and removes
@@ -316,6 +320,40 @@ impl Stack {
         {
             self.print_env();
         }
+    }
+
+    /// Records this process as the `cargo xtask test` run that owns the stack it is about to
+    /// start, so a later run can clean up if this one is killed (e.g. by Ctrl-C) before it
+    /// stops the stack itself.
+    pub fn mark_test_owner(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.state)
+            .with_context(|| format!("creating {}", self.state.display()))?;
+        process::write_pid(&self.test_owner_file(), std::process::id())
+    }
+
+    /// Forgets the owning test run (best effort).
+    pub fn clear_test_owner(&self) {
+        let _ = remove_if_exists(&self.test_owner_file());
+    }
+
+    /// Stops and wipes a stack left by a `cargo xtask test` run that died before stopping it,
+    /// so the next run starts fresh instead of reusing it. A live owner (a concurrent run) is
+    /// left alone.
+    pub fn reap_abandoned_test_stack(&self) -> Result<()> {
+        let Some(pid) = process::read_pid(&self.test_owner_file()) else {
+            return Ok(());
+        };
+        if process::is_alive(pid, "xtask") {
+            return Ok(());
+        }
+        println!("stopping the stack left by an interrupted `cargo xtask test` (pid {pid})");
+        self.stop(&Component::ALL, true)?;
+        self.clear_test_owner();
+        Ok(())
+    }
+
+    fn test_owner_file(&self) -> PathBuf {
+        self.state.join("test-owner.pid")
     }
 
     /// True when the component runs from our pid file and answers on its port.

@@ -44,6 +44,8 @@ pub(super) fn command(stack: &Stack, home: &Path) -> Result<Command> {
     let mut cmd = super::java();
     cmd.current_dir(home)
         .arg("-Xmx512m")
+        // C1 only: starts ~30% faster; peak throughput does not matter for local tests.
+        .arg("-XX:TieredStopAtLevel=1")
         .arg("-Dquarkus.http.host=127.0.0.1")
         .arg(format!("-Dquarkus.http.port={}", p.registry))
         // Health and metrics live on a separate management interface (default port 9000).
