@@ -1,0 +1,182 @@
+//! Wires the enricher: provisioning, the directory table, and two stage
+//! loops (new actionable surveys, and the recording-retries delay topic).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+use survey_contracts::{AvroCodec, TopicSpec, topics};
+use survey_genesys::GenesysClient;
+use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::stage::RunnerSettings;
+use survey_runtime::table::materialize;
+use survey_runtime::{
+    KafkaSettings, Shutdown, StageHandler, StageRunner, StageStats, kafka, now_millis,
+};
+use tokio::task::JoinHandle;
+
+use crate::config::EnricherConfig;
+use crate::directory::{DirectorySink, QueueDirectory};
+use crate::enrich::{ActionableHandler, Clock, Enrichment, RecordingRetryHandler};
+use crate::routing_file::{Destinations, RoutingFile};
+use crate::sync::sync_directory;
+
+/// Topics the enricher reads or writes, and so provisions.
+pub const TOPICS: &[TopicSpec] = &[
+    topics::SURVEY_RESPONSES_ACTIONABLE,
+    topics::QUEUE_DIRECTORY,
+    topics::ALERTS_ENRICHED,
+    topics::RECORDING_RETRIES,
+    topics::ENRICHER_DLQ,
+];
+
+/// A running enricher.
+#[derive(Debug)]
+pub struct RunningEnricher {
+    /// Counters of the actionable loop.
+    pub stats: Arc<StageStats>,
+    /// Counters of the recording-retries loop.
+    pub retry_stats: Arc<StageStats>,
+    /// The queue table.
+    pub directory: Arc<QueueDirectory>,
+    actionable: JoinHandle<anyhow::Result<()>>,
+    retries: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningEnricher {
+    /// Waits for both loops to stop.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let actionable = self.actionable.await.context("enricher loop panicked")?;
+        let retries = self.retries.await.context("retry loop panicked")?;
+        actionable.and(retries)
+    }
+}
+
+/// The routing file, or a default that sends everything to one channel.
+pub fn routing_file(config: &EnricherConfig) -> anyhow::Result<RoutingFile> {
+    match &config.routing_file {
+        Some(path) => RoutingFile::load(path),
+        None => {
+            tracing::warn!(channel = %config.fallback_slack_channel, "no routing file; every alert goes to the fallback channel");
+            Ok(RoutingFile {
+                default: Destinations {
+                    slack: Some(config.fallback_slack_channel.clone()),
+                    ..Destinations::default()
+                },
+                ..RoutingFile::default()
+            })
+        }
+    }
+}
+
+/// Starts the enricher with the real clock.
+pub async fn start(config: EnricherConfig, shutdown: Shutdown) -> anyhow::Result<RunningEnricher> {
+    start_with_clock(config, shutdown, Arc::new(now_millis)).await
+}
+
+/// Starts the enricher with an injected clock. Returns once the directory
+/// table has caught up.
+pub async fn start_with_clock(
+    config: EnricherConfig,
+    shutdown: Shutdown,
+    clock: Clock,
+) -> anyhow::Result<RunningEnricher> {
+    let topology = config.kafka.topology();
+    if config.kafka.provision_on_start {
+        provision(&config.kafka, TOPICS, &ProvisionSettings::default()).await?;
+    }
+    let routing_file = routing_file(&config)?;
+    let genesys =
+        GenesysClient::new(config.genesys.clone()).context("configuring the Genesys client")?;
+    let codec = Arc::new(AvroCodec::registry(&config.kafka.schema_registry_url));
+    let directory = Arc::new(QueueDirectory::default());
+    if config.sync_directory_on_start {
+        sync_directory(&config.kafka, &genesys, &routing_file, Some(&directory)).await?;
+    }
+    let sink = DirectorySink {
+        codec: Arc::clone(&codec),
+        directory: Arc::clone(&directory),
+    };
+    let directory_topic = topology.topic(&topics::QUEUE_DIRECTORY);
+    let _follower = materialize(&config.kafka, &directory_topic, sink, shutdown.clone()).await?;
+    tracing::info!(queues = directory.len(), "queue directory loaded");
+
+    let enrichment = Arc::new(Enrichment {
+        codec,
+        genesys,
+        directory: Arc::clone(&directory),
+        routing_file,
+        recording: config.recording.clone(),
+        topology: topology.clone(),
+        clock,
+    });
+    let producer: FutureProducer =
+        kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
+    let dlq = topology.topic(&topics::ENRICHER_DLQ);
+    let stats = Arc::new(StageStats::default());
+    let retry_stats = Arc::new(StageStats::default());
+    let actionable = spawn_loop(
+        &config.kafka,
+        &topics::SURVEY_RESPONSES_ACTIONABLE,
+        producer.clone(),
+        ActionableHandler(Arc::clone(&enrichment)),
+        runner_settings("enricher", &dlq),
+        Arc::clone(&stats),
+        shutdown.clone(),
+    )?;
+    let retries = spawn_loop(
+        &config.kafka,
+        &topics::RECORDING_RETRIES,
+        producer,
+        RecordingRetryHandler(enrichment),
+        runner_settings("enricher.recording-retries", &dlq),
+        Arc::clone(&retry_stats),
+        shutdown,
+    )?;
+    Ok(RunningEnricher {
+        stats,
+        retry_stats,
+        directory,
+        actionable,
+        retries,
+    })
+}
+
+fn runner_settings(stage: &'static str, dlq: &str) -> RunnerSettings {
+    RunnerSettings {
+        stage,
+        dlq_topic: dlq.to_owned(),
+        // Lookups dominate; a small window keeps a Genesys outage from
+        // piling up work that must be redone.
+        max_in_flight: 256,
+        initial_backoff: Duration::from_millis(250),
+        max_backoff: Duration::from_secs(15),
+    }
+}
+
+fn spawn_loop<H: StageHandler + 'static>(
+    settings: &KafkaSettings,
+    input: &TopicSpec,
+    producer: FutureProducer,
+    handler: H,
+    runner: RunnerSettings,
+    stats: Arc<StageStats>,
+    shutdown: Shutdown,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let topology = settings.topology();
+    let group = topology
+        .group(input)
+        .context("input topic declares no consumer group")?;
+    let consumer: StreamConsumer = kafka::consumer_config(settings, &group).create()?;
+    consumer.subscribe(&[&topology.topic(input)])?;
+    let stop_all = shutdown.clone();
+    let runner = StageRunner::new(consumer, producer, handler, runner, stats);
+    Ok(tokio::spawn(async move {
+        let outcome = runner.run(shutdown).await;
+        // One loop failing stops the other: the process restarts whole.
+        stop_all.trigger();
+        outcome
+    }))
+}

@@ -1,0 +1,27 @@
+//! The enricher stage: actionable surveys in, supervisor alerts out.
+//!
+//! Delivery semantics: at-least-once. An input's offset is stored only after
+//! the alert (and, for a pending recording, its retry record) is
+//! acknowledged. A redelivered input yields the same alert id and revision,
+//! which the notifier's ledger delivers once.
+//!
+//! - [`routing_file`], [`routing`]: who must act (pure);
+//! - [`assemble`]: the alert (pure);
+//! - [`recording`]: recording retries and revisions (pure, injected time);
+//! - [`directory`]: the queue table (compacted topic) with API fallback;
+//! - [`enrich`]: the handlers, doing the lookups;
+//! - [`sync`]: the directory sync;
+//! - [`app`]: wiring.
+
+pub mod app;
+pub mod assemble;
+pub mod config;
+pub mod directory;
+pub mod enrich;
+pub mod recording;
+pub mod routing;
+pub mod routing_file;
+pub mod sync;
+
+pub use app::{RunningEnricher, start, start_with_clock};
+pub use config::EnricherConfig;
