@@ -194,7 +194,7 @@ impl SummaryText {
         let completed = self
             .status
             .as_deref()
-            .is_none_or(|status| status.eq_ignore_ascii_case("Completed"));
+            .is_none_or(|status| status.to_ascii_lowercase().starts_with("complete"));
         let generated = self.text.as_deref().filter(|_| completed);
         [edited, generated]
             .into_iter()

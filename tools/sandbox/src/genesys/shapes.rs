@@ -401,7 +401,7 @@ pub(super) fn summaries(entry: &ConversationEntry, text: &str) -> Value {
         "id": entry.ids.summary,
         "text": text,
         "confidence": 0.87,
-        "status": "COMPLETE",
+        "status": "Completed",
         "mediaType": media,
         "language": "en-us",
         "dateCreated": iso(created),
