@@ -20,6 +20,7 @@ async fn a_webhook_and_its_retries_become_one_actionable_event() {
     let mut ingest_config = IngestConfig {
         kafka: kafka.clone(),
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ops_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..IngestConfig::default()
     };
     ingest_config.auth.webhook_secret = Some(SecretString::from(SECRET.to_owned()));
@@ -31,6 +32,7 @@ async fn a_webhook_and_its_retries_become_one_actionable_event() {
 
     let filter_config = FilterConfig {
         kafka: kafka.clone(),
+        ops_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         ..FilterConfig::default()
     };
     let filter = survey_filter::start(filter_config, shutdown.clone())

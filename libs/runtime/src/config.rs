@@ -50,14 +50,15 @@ impl KafkaSettings {
 }
 
 /// Plain environment variables every service honours, mapped to config keys.
-pub const KAFKA_ENV_ALIASES: &[(&str, &str)] = &[
+pub const COMMON_ENV_ALIASES: &[(&str, &str)] = &[
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
     ("SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
     ("TOPIC_PREFIX", "kafka.topic_prefix"),
+    ("OPS_ADDR", "ops_addr"),
 ];
 
 /// Loads a service's configuration through every layer. `aliases` maps
-/// well-known plain variables to config keys, on top of [`KAFKA_ENV_ALIASES`].
+/// well-known plain variables to config keys, on top of [`COMMON_ENV_ALIASES`].
 pub fn load_config<T: DeserializeOwned>(aliases: &[(&str, &str)]) -> anyhow::Result<T> {
     let mut builder = config::Config::builder();
     if let Ok(path) = std::env::var("SURVEY_ALERTS_CONFIG") {
@@ -68,7 +69,7 @@ pub fn load_config<T: DeserializeOwned>(aliases: &[(&str, &str)]) -> anyhow::Res
             .prefix_separator("__")
             .separator("__"),
     );
-    for (variable, key) in KAFKA_ENV_ALIASES.iter().chain(aliases) {
+    for (variable, key) in COMMON_ENV_ALIASES.iter().chain(aliases) {
         builder = builder
             .set_override_option(*key, std::env::var(variable).ok())
             .with_context(|| format!("applying {variable}"))?;

@@ -5,6 +5,8 @@
 pub mod config;
 pub mod dead_letter;
 pub mod kafka;
+pub mod metrics;
+pub mod ops;
 pub mod provision;
 pub mod shutdown;
 pub mod stage;

@@ -134,7 +134,7 @@ type Acknowledged = Pin<Box<dyn Future<Output = Result<(String, i32, i64), Kafka
 
 /// Runs a [`StageHandler`] between a consumer and a producer.
 pub struct StageRunner<H> {
-    consumer: StreamConsumer,
+    consumer: Arc<StreamConsumer>,
     producer: FutureProducer,
     handler: H,
     settings: RunnerSettings,
@@ -159,7 +159,7 @@ impl<H: StageHandler> StageRunner<H> {
         stats: Arc<StageStats>,
     ) -> Self {
         Self {
-            consumer,
+            consumer: Arc::new(consumer),
             producer,
             handler,
             settings,
@@ -172,6 +172,11 @@ impl<H: StageHandler> StageRunner<H> {
     /// delivered or a handler failed fatally; offsets of unfinished inputs are
     /// then not stored, so a restart redelivers them.
     pub async fn run(mut self, shutdown: Shutdown) -> anyhow::Result<()> {
+        tokio::spawn(report_lag(
+            Arc::clone(&self.consumer),
+            self.settings.stage,
+            shutdown.clone(),
+        ));
         let mut in_flight: FuturesOrdered<Acknowledged> = FuturesOrdered::new();
         let mut paused: BinaryHeap<Reverse<(Instant, String, i32)>> = BinaryHeap::new();
         let outcome = loop {
@@ -258,14 +263,20 @@ impl<H: StageHandler> StageRunner<H> {
             Offset::Offset(input.offset),
             Duration::from_secs(10),
         )?;
-        paused.push(Reverse((Instant::now() + wait, input.topic.to_owned(), input.partition)));
+        paused.push(Reverse((
+            Instant::now() + wait,
+            input.topic.to_owned(),
+            input.partition,
+        )));
         Ok(())
     }
 
     fn resume_due(&self, paused: &mut BinaryHeap<Reverse<(Instant, String, i32)>>) {
         let now = Instant::now();
         while paused.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
-            let Some(Reverse((_, topic, partition))) = paused.pop() else { break };
+            let Some(Reverse((_, topic, partition))) = paused.pop() else {
+                break;
+            };
             let mut resumed = TopicPartitionList::new();
             resumed.add_partition(&topic, partition);
             // A rebalance may have taken the partition meanwhile; its new
@@ -287,6 +298,49 @@ impl<H: StageHandler> StageRunner<H> {
         }
         Ok(())
     }
+}
+
+/// Publishes the consumer's lag per assigned partition every few seconds.
+/// The watermark calls block, so they run off the async workers.
+async fn report_lag(consumer: Arc<StreamConsumer>, stage: &'static str, shutdown: Shutdown) {
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            () = shutdown.triggered() => return,
+            _ = every.tick() => {}
+        }
+        let consumer = Arc::clone(&consumer);
+        let lags = tokio::task::spawn_blocking(move || partition_lags(&consumer)).await;
+        for (topic, partition, lag) in lags.unwrap_or_default() {
+            metrics::gauge!(
+                crate::metrics::names::CONSUMER_LAG,
+                "stage" => stage,
+                "topic" => topic,
+                "partition" => partition.to_string()
+            )
+            .set(lag as f64);
+        }
+    }
+}
+
+fn partition_lags(consumer: &StreamConsumer) -> Vec<(String, i32, i64)> {
+    let Ok(positions) = consumer.position() else {
+        return Vec::new();
+    };
+    positions
+        .elements()
+        .iter()
+        .filter_map(|element| {
+            let (_, high) = consumer
+                .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(2))
+                .ok()?;
+            let lag = match element.offset() {
+                Offset::Offset(position) => (high - position).max(0),
+                _ => high,
+            };
+            Some((element.topic().to_owned(), element.partition(), lag))
+        })
+        .collect()
 }
 
 async fn sleep_until_or_never(at: Option<Instant>) {
@@ -317,7 +371,7 @@ async fn handle_with_retries<H: StageHandler>(
                     reason = code,
                     "dead-lettering record: {message}"
                 );
-                stats.dead_letter();
+                stats.dead_letter(code);
                 let record =
                     dead_letter(input, &settings.dlq_topic, settings.stage, code, &message);
                 return Ok(Handled::Outputs(vec![record]));

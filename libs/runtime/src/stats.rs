@@ -1,13 +1,17 @@
 //! Per-stage counters: records in, out, dropped (by reason), dead-lettered
-//! and retried. Services expose them; tests read them.
+//! and retried. Each also counts into the Prometheus metric of the same
+//! meaning; tests read the in-process numbers.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::metrics::names;
+
 /// Counters of one stage.
 #[derive(Debug, Default)]
 pub struct StageStats {
+    stage: &'static str,
     records_in: AtomicU64,
     records_out: AtomicU64,
     dead_lettered: AtomicU64,
@@ -16,30 +20,48 @@ pub struct StageStats {
 }
 
 impl StageStats {
+    /// Counters for `stage` (the metrics' `stage` label).
+    pub fn new(stage: &'static str) -> Self {
+        Self {
+            stage,
+            ..Self::default()
+        }
+    }
+
     /// One input record was read.
     pub fn record_in(&self) {
         self.records_in.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::RECORDS_IN, "stage" => self.stage).increment(1);
     }
 
     /// One output record was acknowledged.
     pub fn record_out(&self) {
         self.records_out.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::RECORDS_OUT, "stage" => self.stage).increment(1);
     }
 
-    /// One input went to the dead-letter queue.
-    pub fn dead_letter(&self) {
+    /// One input went to the dead-letter queue, for `reason`.
+    pub fn dead_letter(&self, reason: &'static str) {
         self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::DLQ_RECORDS, "stage" => self.stage, "reason" => reason)
+            .increment(1);
     }
 
     /// One retriable failure was retried.
     pub fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(names::RETRIES, "stage" => self.stage).increment(1);
     }
 
     /// One input was dropped on purpose, for `reason`.
     pub fn dropped(&self, reason: &'static str) {
         if let Ok(mut dropped) = self.dropped.lock() {
             *dropped.entry(reason).or_default() += 1;
+        }
+        metrics::counter!(names::RECORDS_DROPPED, "stage" => self.stage, "reason" => reason)
+            .increment(1);
+        if reason == "duplicate" {
+            metrics::counter!(names::RECORDS_DEDUPLICATED, "stage" => self.stage).increment(1);
         }
     }
 

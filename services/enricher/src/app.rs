@@ -84,6 +84,13 @@ pub async fn start_with_clock(
     clock: Clock,
 ) -> anyhow::Result<RunningEnricher> {
     let topology = config.kafka.topology();
+    let ready = shutdown.clone();
+    survey_runtime::ops::serve(
+        config.ops_addr,
+        Arc::new(move || !ready.is_triggered()),
+        shutdown.clone(),
+    )
+    .await?;
     if config.kafka.provision_on_start {
         provision(&config.kafka, TOPICS, &ProvisionSettings::default()).await?;
     }
@@ -115,8 +122,8 @@ pub async fn start_with_clock(
     let producer: FutureProducer =
         kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
     let dlq = topology.topic(&topics::ENRICHER_DLQ);
-    let stats = Arc::new(StageStats::default());
-    let retry_stats = Arc::new(StageStats::default());
+    let stats = Arc::new(StageStats::new("enricher"));
+    let retry_stats = Arc::new(StageStats::new("enricher.recording-retries"));
     let actionable = spawn_loop(
         &config.kafka,
         &topics::SURVEY_RESPONSES_ACTIONABLE,

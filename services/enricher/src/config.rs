@@ -1,5 +1,6 @@
 //! The enricher's configuration. See the README's configuration reference.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub struct EnricherConfig {
     /// enricher stops (and, restarted, reprocesses from the stored offset).
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
+    /// Address of `/healthz`, `/readyz` and `/metrics` (`OPS_ADDR`).
+    pub ops_addr: SocketAddr,
 }
 
 impl Default for EnricherConfig {
@@ -42,6 +45,7 @@ impl Default for EnricherConfig {
             fallback_slack_channel: "#survey-alerts".to_owned(),
             sync_directory_on_start: true,
             delivery_timeout: Duration::from_secs(120),
+            ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
         }
     }
 }

@@ -55,6 +55,13 @@ pub async fn start_with_clock(
     clock: Clock,
 ) -> anyhow::Result<RunningFilter> {
     let topology = config.kafka.topology();
+    let ready = shutdown.clone();
+    survey_runtime::ops::serve(
+        config.ops_addr,
+        Arc::new(move || !ready.is_triggered()),
+        shutdown.clone(),
+    )
+    .await?;
     if config.kafka.provision_on_start {
         let settings = ProvisionSettings {
             dedup_window: config.dedup_window,
@@ -82,7 +89,7 @@ pub async fn start_with_clock(
     let producer: FutureProducer =
         kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
 
-    let stats = Arc::new(StageStats::default());
+    let stats = Arc::new(StageStats::new("filter"));
     let handler = FilterHandler::new(
         codec,
         ActionRules::new(&config.rules),

@@ -1,5 +1,6 @@
 //! The filter's configuration. See the README's configuration reference.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -25,6 +26,8 @@ pub struct FilterConfig {
     /// filter stops (and, restarted, reprocesses from the stored offset).
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
+    /// Address of `/healthz`, `/readyz` and `/metrics` (`OPS_ADDR`).
+    pub ops_addr: SocketAddr,
 }
 
 impl Default for FilterConfig {
@@ -35,6 +38,7 @@ impl Default for FilterConfig {
             dedup_window: survey_contracts::topics::DEFAULT_DEDUP_WINDOW,
             max_in_flight: 10_000,
             delivery_timeout: Duration::from_secs(120),
+            ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
         }
     }
 }

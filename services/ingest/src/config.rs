@@ -34,6 +34,9 @@ pub struct IngestConfig {
     /// How old `submittedAt` may be.
     #[serde(with = "humantime_serde")]
     pub max_survey_age: Duration,
+    /// Address of the ops endpoint (`OPS_ADDR`): `/healthz`, `/readyz` and
+    /// `/metrics`, as on every service. The webhook port serves them too.
+    pub ops_addr: SocketAddr,
 }
 
 /// Credentials and network limits for webhook senders.
@@ -63,6 +66,7 @@ impl Default for IngestConfig {
             retry_after_secs: 5,
             max_clock_skew: Duration::from_secs(300),
             max_survey_age: Duration::from_secs(7 * 24 * 3600),
+            ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
         }
     }
 }

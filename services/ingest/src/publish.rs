@@ -104,6 +104,15 @@ impl Publisher {
         .unwrap_or(false)
     }
 
+    /// Whether the producer holds an open connection to a broker right now
+    /// (a cheap, non-blocking readiness signal for the ops endpoint).
+    pub fn is_connected(&self) -> bool {
+        self.producer
+            .client()
+            .fetch_metadata(None, Duration::from_millis(500))
+            .is_ok()
+    }
+
     /// Waits for in-flight records on shutdown.
     pub fn flush(&self, timeout: Duration) {
         let _ = self.producer.flush(timeout);

@@ -96,6 +96,33 @@ pub async fn receive_survey(
     }
 }
 
+/// `GET /metrics`: Prometheus metrics.
+pub async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        survey_runtime::metrics::install().render(),
+    )
+}
+
+/// Counts requests by route and status.
+pub async fn count_requests(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics::counter!(
+        survey_runtime::metrics::names::HTTP_REQUESTS,
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
+}
+
 /// `GET /healthz`: the process is alive. Does not look at Kafka.
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))

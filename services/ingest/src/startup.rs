@@ -44,6 +44,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     publisher: Publisher,
+    ops_addr: SocketAddr,
 }
 
 impl Application {
@@ -87,7 +88,9 @@ impl Application {
             .route("/webhooks/survey", post(routes::receive_survey))
             .route("/healthz", get(routes::healthz))
             .route("/readyz", get(routes::readyz))
-            .with_state(state);
+            .with_state(state)
+            .route("/metrics", get(routes::metrics))
+            .layer(axum::middleware::from_fn(routes::count_requests));
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("binding {}", config.listen_addr))?;
@@ -95,6 +98,7 @@ impl Application {
             listener,
             router,
             publisher,
+            ops_addr: config.ops_addr,
         })
     }
 
@@ -107,6 +111,10 @@ impl Application {
     /// the producer.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, "ingest listening");
+        let publisher = self.publisher.clone();
+        let ready: survey_runtime::ops::Readiness =
+            std::sync::Arc::new(move || publisher.is_connected());
+        survey_runtime::ops::serve(self.ops_addr, ready, shutdown.clone()).await?;
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

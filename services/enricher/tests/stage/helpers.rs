@@ -69,6 +69,7 @@ queues:
         let mut config = EnricherConfig {
             kafka: self.kafka.clone(),
             routing_file: Some(self.routing_file.clone()),
+            ops_addr: ([127, 0, 0, 1], 0).into(),
             ..EnricherConfig::default()
         };
         config.genesys.api_url = Some(self.sandbox.base_url());

@@ -38,6 +38,7 @@ impl Harness {
     pub fn config(&self) -> FilterConfig {
         FilterConfig {
             kafka: self.kafka.clone(),
+            ops_addr: ([127, 0, 0, 1], 0).into(),
             ..FilterConfig::default()
         }
     }

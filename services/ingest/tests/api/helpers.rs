@@ -52,6 +52,7 @@ pub fn config(kafka: KafkaSettings) -> IngestConfig {
     let mut config = IngestConfig {
         kafka,
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ops_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         publish_timeout: Duration::from_secs(2),
         ..IngestConfig::default()
     };
