@@ -23,6 +23,10 @@ use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
 use crate::records::Contract;
 use crate::schemas;
 
+/// The `SCHEMA_REGISTRY_URL` value that selects the embedded schemas (for
+/// the in-process demo, which has no registry).
+pub const EMBEDDED: &str = "embedded";
+
 const MAGIC_BYTE: u8 = 0;
 const HEADER_LEN: usize = 5;
 
@@ -122,6 +126,16 @@ impl AvroCodec {
                 encoder: AvroEncoder::new(settings.clone()),
                 decoder: AvroDecoder::new(settings),
             },
+        }
+    }
+
+    /// The codec a `SCHEMA_REGISTRY_URL` asks for: the word `embedded` for
+    /// [`AvroCodec::embedded`], otherwise the registry at that URL.
+    pub fn for_url(url: &str) -> Self {
+        if url == EMBEDDED {
+            Self::embedded()
+        } else {
+            Self::registry(url)
         }
     }
 

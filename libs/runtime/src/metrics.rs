@@ -79,6 +79,12 @@ pub fn external_call(target: &'static str, outcome: &'static str, elapsed: Durat
     }
 }
 
+/// Counts one record sent to a dead-letter queue outside a stage loop's own
+/// poison handling (for example one failed delivery target).
+pub fn counter_dlq(stage: &'static str, reason: &'static str) {
+    metrics::counter!(names::DLQ_RECORDS, "stage" => stage, "reason" => reason).increment(1);
+}
+
 /// Records a delivery's end-to-end latency from the survey's submission.
 pub fn end_to_end(channel: &str, submitted_at_millis: i64) {
     let elapsed = crate::now_millis()

@@ -112,6 +112,9 @@ pub async fn provision(
         }
     }
 
+    if kafka.schema_registry_url == survey_contracts::codec::EMBEDDED {
+        return Ok(());
+    }
     let registry = RegistryAdmin::new(&kafka.schema_registry_url);
     for spec in specs {
         if let ValueFormat::Avro(schema) = spec.value {

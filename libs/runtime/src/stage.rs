@@ -27,6 +27,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
+use survey_contracts::TopicSpec;
+
+use crate::config::KafkaSettings;
 use crate::dead_letter::dead_letter;
 use crate::shutdown::Shutdown;
 use crate::stats::StageStats;
@@ -348,6 +351,33 @@ async fn sleep_until_or_never(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Subscribes a consumer to `input` in its declared group and runs `handler`
+/// on it in a task. If the loop stops, it triggers `shutdown`, so that a
+/// process with several loops stops whole and restarts whole.
+pub fn spawn<H: StageHandler + 'static>(
+    settings: &KafkaSettings,
+    input: &TopicSpec,
+    producer: FutureProducer,
+    handler: H,
+    runner: RunnerSettings,
+    stats: Arc<StageStats>,
+    shutdown: Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let topology = settings.topology();
+    let group = topology
+        .group(input)
+        .ok_or_else(|| anyhow::anyhow!("{} declares no consumer group", input.base_name))?;
+    let consumer: StreamConsumer = crate::kafka::consumer_config(settings, &group).create()?;
+    consumer.subscribe(&[&topology.topic(input)])?;
+    let stop_all = shutdown.clone();
+    let runner = StageRunner::new(consumer, producer, handler, runner, stats);
+    Ok(tokio::spawn(async move {
+        let outcome = runner.run(shutdown).await;
+        stop_all.trigger();
+        outcome
+    }))
 }
 
 async fn handle_with_retries<H: StageHandler>(

@@ -27,8 +27,20 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber for `service`. `RUST_LOG` sets the level
 /// (INFO by default); `LOG_FORMAT=text` gives human-readable lines.
 pub fn init(service: &'static str) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let text = std::env::var("LOG_FORMAT").is_ok_and(|format| format == "text");
+    init_with_default(service, "info")
+}
+
+/// [`init`] with another default level, and human-readable lines unless
+/// `LOG_FORMAT=json`; for interactive tools.
+pub fn init_with_default(service: &'static str, default_level: &str) -> TelemetryGuard {
+    let text =
+        std::env::var("LOG_FORMAT").map_or(default_level != "info", |format| format == "text");
+    install(service, default_level, text)
+}
+
+fn install(service: &'static str, default_level: &str, text: bool) -> TelemetryGuard {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let fmt_layer = if text {
         tracing_subscriber::fmt::layer().boxed()
     } else {

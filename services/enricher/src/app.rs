@@ -5,16 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use survey_contracts::{AvroCodec, TopicSpec, topics};
 use survey_genesys::GenesysClient;
 use survey_runtime::provision::{ProvisionSettings, provision};
 use survey_runtime::stage::RunnerSettings;
 use survey_runtime::table::materialize;
-use survey_runtime::{
-    KafkaSettings, Shutdown, StageHandler, StageRunner, StageStats, kafka, now_millis,
-};
+use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
 use tokio::task::JoinHandle;
 
 use crate::config::EnricherConfig;
@@ -97,7 +94,7 @@ pub async fn start_with_clock(
     let routing_file = routing_file(&config)?;
     let genesys =
         GenesysClient::new(config.genesys.clone()).context("configuring the Genesys client")?;
-    let codec = Arc::new(AvroCodec::registry(&config.kafka.schema_registry_url));
+    let codec = Arc::new(AvroCodec::for_url(&config.kafka.schema_registry_url));
     let directory = Arc::new(QueueDirectory::default());
     if config.sync_directory_on_start {
         sync_directory(&config.kafka, &genesys, &routing_file, Some(&directory)).await?;
@@ -124,7 +121,7 @@ pub async fn start_with_clock(
     let dlq = topology.topic(&topics::ENRICHER_DLQ);
     let stats = Arc::new(StageStats::new("enricher"));
     let retry_stats = Arc::new(StageStats::new("enricher.recording-retries"));
-    let actionable = spawn_loop(
+    let actionable = survey_runtime::stage::spawn(
         &config.kafka,
         &topics::SURVEY_RESPONSES_ACTIONABLE,
         producer.clone(),
@@ -133,7 +130,7 @@ pub async fn start_with_clock(
         Arc::clone(&stats),
         shutdown.clone(),
     )?;
-    let retries = spawn_loop(
+    let retries = survey_runtime::stage::spawn(
         &config.kafka,
         &topics::RECORDING_RETRIES,
         producer,
@@ -161,29 +158,4 @@ fn runner_settings(stage: &'static str, dlq: &str) -> RunnerSettings {
         initial_backoff: Duration::from_millis(250),
         max_backoff: Duration::from_secs(15),
     }
-}
-
-fn spawn_loop<H: StageHandler + 'static>(
-    settings: &KafkaSettings,
-    input: &TopicSpec,
-    producer: FutureProducer,
-    handler: H,
-    runner: RunnerSettings,
-    stats: Arc<StageStats>,
-    shutdown: Shutdown,
-) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
-    let topology = settings.topology();
-    let group = topology
-        .group(input)
-        .context("input topic declares no consumer group")?;
-    let consumer: StreamConsumer = kafka::consumer_config(settings, &group).create()?;
-    consumer.subscribe(&[&topology.topic(input)])?;
-    let stop_all = shutdown.clone();
-    let runner = StageRunner::new(consumer, producer, handler, runner, stats);
-    Ok(tokio::spawn(async move {
-        let outcome = runner.run(shutdown).await;
-        // One loop failing stops the other: the process restarts whole.
-        stop_all.trigger();
-        outcome
-    }))
 }

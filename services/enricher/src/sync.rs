@@ -22,7 +22,7 @@ pub async fn sync_directory(
     directory: Option<&QueueDirectory>,
 ) -> anyhow::Result<usize> {
     let topic = settings.topology().topic(&topics::QUEUE_DIRECTORY);
-    let codec = AvroCodec::registry(&settings.schema_registry_url);
+    let codec = AvroCodec::for_url(&settings.schema_registry_url);
     let producer: FutureProducer =
         kafka::producer_config(settings, Duration::from_secs(30)).create()?;
     for (queue_id, route) in &routing_file.queues {

@@ -4,13 +4,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use survey_contracts::{AvroCodec, DedupMarker, topics};
 use survey_runtime::provision::{ProvisionSettings, provision};
 use survey_runtime::stage::RunnerSettings;
 use survey_runtime::table::{TableSink, materialize};
-use survey_runtime::{Shutdown, StageRunner, StageStats, kafka, now_millis};
+use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
 use tokio::task::JoinHandle;
 
 use crate::config::FilterConfig;
@@ -69,7 +68,7 @@ pub async fn start_with_clock(
         };
         provision(&config.kafka, TOPICS, &settings).await?;
     }
-    let codec = Arc::new(AvroCodec::registry(&config.kafka.schema_registry_url));
+    let codec = Arc::new(AvroCodec::for_url(&config.kafka.schema_registry_url));
     let seen = Arc::new(Mutex::new(SeenSet::new(config.dedup_window)));
     let dedup_topic = topology.topic(&topics::SURVEY_RESPONSES_DEDUP);
     let loader = SeenSetLoader {
@@ -81,11 +80,6 @@ pub async fn start_with_clock(
     let remembered = seen.lock().map(|s| s.len()).unwrap_or_default();
     tracing::info!(remembered, "seen-set loaded");
 
-    let group = topology
-        .group(&topics::SURVEY_RESPONSES_RAW)
-        .context("the raw topic declares no consumer group")?;
-    let consumer: StreamConsumer = kafka::consumer_config(&config.kafka, &group).create()?;
-    consumer.subscribe(&[&topology.topic(&topics::SURVEY_RESPONSES_RAW)])?;
     let producer: FutureProducer =
         kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
 
@@ -98,8 +92,9 @@ pub async fn start_with_clock(
         Arc::clone(&stats),
         clock,
     );
-    let runner = StageRunner::new(
-        consumer,
+    let task = survey_runtime::stage::spawn(
+        &config.kafka,
+        &topics::SURVEY_RESPONSES_RAW,
         producer,
         handler,
         RunnerSettings {
@@ -110,8 +105,8 @@ pub async fn start_with_clock(
             max_backoff: std::time::Duration::from_secs(10),
         },
         Arc::clone(&stats),
-    );
-    let task = tokio::spawn(runner.run(shutdown));
+        shutdown,
+    )?;
     Ok(RunningFilter { stats, task })
 }
 

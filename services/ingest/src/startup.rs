@@ -72,7 +72,7 @@ impl Application {
                 .create()
                 .context("creating the Kafka producer")?;
         let topic = config.kafka.topology().topic(&topics::SURVEY_RESPONSES_RAW);
-        let codec = Arc::new(AvroCodec::registry(&config.kafka.schema_registry_url));
+        let codec = Arc::new(AvroCodec::for_url(&config.kafka.schema_registry_url));
         let publisher = Publisher::new(producer, codec, topic, config.publish_timeout);
         let state = AppState {
             auth: Arc::new(auth),

@@ -151,7 +151,7 @@ async fn tail(
         assignment.add_partition_offset(&topic, partition.id(), Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
-    let codec = AvroCodec::registry(&settings.schema_registry_url);
+    let codec = AvroCodec::for_url(&settings.schema_registry_url);
     let mut printed = 0;
     while printed < max {
         let Ok(received) = tokio::time::timeout(idle, consumer.recv()).await else {

@@ -1,0 +1,195 @@
+//! Wires the notifier: templates, channels, the delivery ledger table, and
+//! two stage loops (new alert revisions, and the delivery-retries delay
+//! topic).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::producer::FutureProducer;
+use secrecy::ExposeSecret;
+use survey_contracts::{AvroCodec, TopicSpec, topics};
+use survey_genesys::GenesysClient;
+use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::stage::{RunnerSettings, spawn};
+use survey_runtime::table::materialize;
+use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
+use tokio::task::JoinHandle;
+
+use crate::channels::Channel;
+use crate::channels::coaching::CoachingChannel;
+use crate::channels::email::EmailChannel;
+use crate::channels::slack::SlackChannel;
+use crate::channels::teams::TeamsChannel;
+use crate::config::NotifierConfig;
+use crate::deliver::{AlertHandler, Clock, Delivery, DeliveryRetryHandler};
+use crate::ledger::{DeliveryLedger, LedgerSink};
+use crate::templates::Templates;
+
+/// Topics the notifier reads or writes, and so provisions.
+pub const TOPICS: &[TopicSpec] = &[
+    topics::ALERTS_ENRICHED,
+    topics::DELIVERY_LEDGER,
+    topics::DELIVERY_RETRIES,
+    topics::NOTIFIER_DLQ,
+];
+
+/// A running notifier.
+#[derive(Debug)]
+pub struct RunningNotifier {
+    /// Counters of the alerts loop.
+    pub stats: Arc<StageStats>,
+    /// Counters of the retries loop.
+    pub retry_stats: Arc<StageStats>,
+    /// The delivery ledger.
+    pub ledger: Arc<DeliveryLedger>,
+    alerts: JoinHandle<anyhow::Result<()>>,
+    retries: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningNotifier {
+    /// Waits for both loops to stop.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let alerts = self.alerts.await.context("notifier loop panicked")?;
+        let retries = self.retries.await.context("retry loop panicked")?;
+        alerts.and(retries)
+    }
+}
+
+/// The configured channels, by the names targets use.
+pub fn channels(
+    config: &NotifierConfig,
+) -> anyhow::Result<BTreeMap<&'static str, Arc<dyn Channel>>> {
+    let templates = Arc::new(match &config.templates_dir {
+        Some(dir) => Templates::from_dir(dir)
+            .with_context(|| format!("loading templates from {}", dir.display()))?,
+        None => Templates::embedded(),
+    });
+    // A channel without credentials is left out; a target on it is then
+    // dead-lettered as "no channel configured", never silently dropped.
+    let mut channels: BTreeMap<&'static str, Arc<dyn Channel>> = BTreeMap::new();
+    if !config.slack.bot_token.expose_secret().is_empty() {
+        channels.insert(
+            "slack",
+            Arc::new(SlackChannel::new(
+                config.slack.clone(),
+                Arc::clone(&templates),
+            )?),
+        );
+    }
+    if !config.teams.webhooks.is_empty() {
+        channels.insert(
+            "teams",
+            Arc::new(TeamsChannel::new(
+                config.teams.clone(),
+                Arc::clone(&templates),
+            )?),
+        );
+    }
+    if !config.email.from.is_empty() {
+        channels.insert(
+            "email",
+            Arc::new(EmailChannel::new(config.email.clone(), templates)?),
+        );
+    }
+    tracing::info!(channels = ?channels.keys().collect::<Vec<_>>(), "delivery channels configured");
+    if !config.genesys.client_id.is_empty() {
+        let genesys =
+            GenesysClient::new(config.genesys.clone()).context("configuring the Genesys client")?;
+        channels.insert(
+            "coaching",
+            Arc::new(CoachingChannel::new(genesys, config.coaching.clone())),
+        );
+    }
+    Ok(channels)
+}
+
+/// Starts the notifier with the real clock.
+pub async fn start(config: NotifierConfig, shutdown: Shutdown) -> anyhow::Result<RunningNotifier> {
+    start_with_clock(config, shutdown, Arc::new(now_millis)).await
+}
+
+/// Starts the notifier with an injected clock. Returns once the ledger has
+/// caught up, so nothing delivered before is delivered again.
+pub async fn start_with_clock(
+    config: NotifierConfig,
+    shutdown: Shutdown,
+    clock: Clock,
+) -> anyhow::Result<RunningNotifier> {
+    let topology = config.kafka.topology();
+    let ready = shutdown.clone();
+    survey_runtime::ops::serve(
+        config.ops_addr,
+        Arc::new(move || !ready.is_triggered()),
+        shutdown.clone(),
+    )
+    .await?;
+    if config.kafka.provision_on_start {
+        provision(&config.kafka, TOPICS, &ProvisionSettings::default()).await?;
+    }
+    let channels = channels(&config)?;
+    let codec = Arc::new(AvroCodec::for_url(&config.kafka.schema_registry_url));
+    let ledger = Arc::new(DeliveryLedger::default());
+    let sink = LedgerSink {
+        codec: Arc::clone(&codec),
+        ledger: Arc::clone(&ledger),
+    };
+    let _follower = materialize(
+        &config.kafka,
+        &topology.topic(&topics::DELIVERY_LEDGER),
+        sink,
+        shutdown.clone(),
+    )
+    .await?;
+    tracing::info!(deliveries = ledger.len(), "delivery ledger loaded");
+
+    let delivery = Arc::new(Delivery {
+        codec,
+        channels,
+        ledger: Arc::clone(&ledger),
+        retry: config.retry.clone(),
+        topology: topology.clone(),
+        clock,
+    });
+    let producer: FutureProducer =
+        kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
+    let dlq = topology.topic(&topics::NOTIFIER_DLQ);
+    let stats = Arc::new(StageStats::new("notifier"));
+    let retry_stats = Arc::new(StageStats::new("notifier.delivery-retries"));
+    let alerts = spawn(
+        &config.kafka,
+        &topics::ALERTS_ENRICHED,
+        producer.clone(),
+        AlertHandler(Arc::clone(&delivery)),
+        runner_settings("notifier", &dlq),
+        Arc::clone(&stats),
+        shutdown.clone(),
+    )?;
+    let retries = spawn(
+        &config.kafka,
+        &topics::DELIVERY_RETRIES,
+        producer,
+        DeliveryRetryHandler(delivery),
+        runner_settings("notifier.delivery-retries", &dlq),
+        Arc::clone(&retry_stats),
+        shutdown,
+    )?;
+    Ok(RunningNotifier {
+        stats,
+        retry_stats,
+        ledger,
+        alerts,
+        retries,
+    })
+}
+
+fn runner_settings(stage: &'static str, dlq: &str) -> RunnerSettings {
+    RunnerSettings {
+        stage,
+        dlq_topic: dlq.to_owned(),
+        max_in_flight: 256,
+        initial_backoff: Duration::from_millis(250),
+        max_backoff: Duration::from_secs(15),
+    }
+}

@@ -1,0 +1,222 @@
+//! The notifier's handlers: new alert revisions, and due retries from the
+//! delay topic. Targets of one alert are delivered concurrently, so one slow
+//! or failing channel never holds back the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use survey_contracts::{
+    AvroCodec, CodecError, Contract, DeliveryRetry, EnrichedAlert, Topology, topics,
+};
+use survey_runtime::dead_letter::dead_letter;
+use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
+
+use crate::channels::{Channel, DeliveryError};
+use crate::config::RetrySettings;
+use crate::ledger::DeliveryLedger;
+use crate::plan::{AttemptOutcome, Pending, after_attempt, pending_targets};
+
+/// A clock in epoch milliseconds; tests pass their own.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Header naming the target of a dead-lettered delivery.
+pub const DLQ_TARGET_HEADER: &str = "dlq.target";
+
+/// What both handlers share.
+pub struct Delivery {
+    /// Avro codec.
+    pub codec: Arc<AvroCodec>,
+    /// Channels by name (`slack`, `teams`, `email`, `coaching`).
+    pub channels: BTreeMap<&'static str, Arc<dyn Channel>>,
+    /// Who already has what.
+    pub ledger: Arc<DeliveryLedger>,
+    /// Retry policy.
+    pub retry: RetrySettings,
+    /// Topic names.
+    pub topology: Topology,
+    /// Time source.
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("channels", &self.channels.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Handles the enriched-alerts topic.
+#[derive(Debug, Clone)]
+pub struct AlertHandler(pub Arc<Delivery>);
+
+/// Handles the delivery-retries delay topic.
+#[derive(Debug, Clone)]
+pub struct DeliveryRetryHandler(pub Arc<Delivery>);
+
+fn codec_error(error: CodecError) -> StageError {
+    if error.is_retriable() {
+        StageError::Retriable(error.to_string())
+    } else {
+        StageError::Poison {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+impl Delivery {
+    async fn decode<T: Contract>(&self, input: &InputRecord<'_>) -> Result<T, StageError> {
+        let payload = input.payload.ok_or_else(|| StageError::Poison {
+            code: "empty_payload",
+            message: "record has no value".to_owned(),
+        })?;
+        self.codec.decode(payload).await.map_err(codec_error)
+    }
+
+    async fn attempt(
+        &self,
+        alert: &EnrichedAlert,
+        pending: &Pending,
+    ) -> Result<crate::channels::Delivered, DeliveryError> {
+        let Some(channel) = self.channels.get(pending.target.channel.as_str()) else {
+            return Err(DeliveryError::Permanent {
+                reason: format!("no channel named {} is configured", pending.target.channel),
+            });
+        };
+        let started = Instant::now();
+        let result = channel
+            .deliver(alert, &pending.target, pending.previous.as_ref())
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(DeliveryError::Transient { .. }) => "transient_error",
+            Err(DeliveryError::Permanent { .. }) => "permanent_error",
+        };
+        let target: &'static str = match pending.target.channel.as_str() {
+            "slack" => "slack",
+            "teams" => "teams",
+            "email" => "smtp",
+            "coaching" => "genesys",
+            _ => "other",
+        };
+        metrics::external_call(target, outcome, started.elapsed());
+        result
+    }
+
+    /// Attempts `pending` and turns each outcome into its output record.
+    async fn deliver_all(
+        &self,
+        alert: &EnrichedAlert,
+        pending: Vec<Pending>,
+        attempt: i32,
+        input: &InputRecord<'_>,
+    ) -> Result<Vec<OutputRecord>, StageError> {
+        let results = join_all(pending.iter().map(|p| self.attempt(alert, p))).await;
+        let now = (self.clock)();
+        let mut outputs = Vec::with_capacity(pending.len());
+        for (pending, result) in pending.iter().zip(results) {
+            let key = survey_contracts::DeliveryRecord::key_for(&alert.alert_id, &pending.target);
+            match after_attempt(alert, pending, result, attempt, &self.retry, now) {
+                AttemptOutcome::Delivered(record) => {
+                    tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, target = %pending.target.key(), "alert delivered");
+                    metrics::end_to_end(&pending.target.channel, alert.survey.submitted_at);
+                    outputs.push(
+                        self.record(&topics::DELIVERY_LEDGER, &key, &record, input)
+                            .await?,
+                    );
+                    // Known at once, so a redelivery in this process skips it
+                    // even before the ledger topic is read back.
+                    self.ledger.record(record);
+                }
+                AttemptOutcome::Retry(retry) => {
+                    tracing::warn!(alert_id = %alert.alert_id, target = %pending.target.key(), attempt, error = %retry.last_error, "delivery will be retried");
+                    outputs.push(
+                        self.record(&topics::DELIVERY_RETRIES, &key, &retry, input)
+                            .await?,
+                    );
+                }
+                AttemptOutcome::GiveUp { code, reason } => {
+                    tracing::error!(alert_id = %alert.alert_id, target = %pending.target.key(), code, %reason, "delivery dead-lettered");
+                    let dlq = self.topology.topic(&topics::NOTIFIER_DLQ);
+                    let mut record = dead_letter(input, &dlq, "notifier", code, &reason);
+                    record.key = key.into_bytes();
+                    record.headers.push((
+                        DLQ_TARGET_HEADER.to_owned(),
+                        pending.target.key().into_bytes(),
+                    ));
+                    metrics::counter_dlq("notifier", code);
+                    outputs.push(record);
+                }
+            }
+        }
+        Ok(outputs)
+    }
+
+    async fn record<T: Contract>(
+        &self,
+        spec: &topics::TopicSpec,
+        key: &str,
+        value: &T,
+        input: &InputRecord<'_>,
+    ) -> Result<OutputRecord, StageError> {
+        let topic = self.topology.topic(spec);
+        let payload = self
+            .codec
+            .encode(&topic, value)
+            .await
+            .map_err(codec_error)?;
+        let mut record = OutputRecord::new(topic, key.as_bytes(), payload);
+        record.headers = input.headers.clone();
+        Ok(record)
+    }
+}
+
+#[async_trait]
+impl StageHandler for AlertHandler {
+    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
+    async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
+        let delivery = &self.0;
+        let alert: EnrichedAlert = delivery.decode(input).await?;
+        let pending = pending_targets(&alert, &delivery.ledger);
+        if pending.is_empty() {
+            tracing::debug!(alert_id = %alert.alert_id, revision = alert.revision, "every target has this revision");
+            return Ok(Vec::new());
+        }
+        delivery.deliver_all(&alert, pending, 1, input).await
+    }
+}
+
+#[async_trait]
+impl StageHandler for DeliveryRetryHandler {
+    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
+    async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
+        let delivery = &self.0;
+        let retry: DeliveryRetry = delivery.decode(input).await?;
+        let now = (delivery.clock)();
+        if now < retry.due_at {
+            let wait = u64::try_from(retry.due_at - now).unwrap_or_default();
+            return Err(StageError::NotDue {
+                wait: Duration::from_millis(wait),
+            });
+        }
+        let previous = delivery.ledger.get(&retry.alert.alert_id, &retry.target);
+        if previous
+            .as_ref()
+            .is_some_and(|done| done.revision >= retry.alert.revision)
+        {
+            tracing::debug!(alert_id = %retry.alert.alert_id, "a newer revision already reached the target");
+            return Ok(Vec::new());
+        }
+        let pending = Pending {
+            target: retry.target.clone(),
+            previous,
+        };
+        delivery
+            .deliver_all(&retry.alert, vec![pending], retry.attempt + 1, input)
+            .await
+    }
+}

@@ -1,0 +1,69 @@
+//! The delivery ledger: which revision of which alert each target already
+//! has, read back from its compacted topic at start and kept current.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use survey_contracts::{AvroCodec, DeliveryRecord, NotificationTarget};
+use survey_runtime::table::TableSink;
+
+/// Ledger entries by `alert id|channel:address`.
+#[derive(Debug, Default)]
+pub struct DeliveryLedger {
+    entries: RwLock<HashMap<String, DeliveryRecord>>,
+}
+
+impl DeliveryLedger {
+    /// The newest delivery of `alert_id` to `target`, if any.
+    pub fn get(&self, alert_id: &str, target: &NotificationTarget) -> Option<DeliveryRecord> {
+        let key = DeliveryRecord::key_for(alert_id, target);
+        self.entries.read().ok()?.get(&key).cloned()
+    }
+
+    /// Records a delivery; an older revision never replaces a newer one.
+    pub fn record(&self, delivery: DeliveryRecord) {
+        let key = DeliveryRecord::key_for(&delivery.alert_id, &delivery.target);
+        if let Ok(mut entries) = self.entries.write() {
+            match entries.get(&key) {
+                Some(existing) if existing.revision >= delivery.revision => {}
+                _ => {
+                    entries.insert(key, delivery);
+                }
+            }
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries
+            .read()
+            .map(|entries| entries.len())
+            .unwrap_or_default()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Feeds the ledger topic into a [`DeliveryLedger`].
+#[derive(Debug)]
+pub struct LedgerSink {
+    /// Decodes records.
+    pub codec: Arc<AvroCodec>,
+    /// The table.
+    pub ledger: Arc<DeliveryLedger>,
+}
+
+#[async_trait]
+impl TableSink for LedgerSink {
+    async fn apply(&mut self, _key: &[u8], payload: Option<&[u8]>) {
+        let Some(payload) = payload else { return };
+        match self.codec.decode::<DeliveryRecord>(payload).await {
+            Ok(record) => self.ledger.record(record),
+            Err(error) => tracing::warn!(%error, "unreadable ledger record skipped"),
+        }
+    }
+}

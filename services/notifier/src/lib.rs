@@ -1,0 +1,28 @@
+//! The notifier stage: alerts in, deliveries out, once per target and
+//! revision.
+//!
+//! Delivery semantics: each (alert, target) pair gets each revision once.
+//! The compacted delivery ledger says which revision every target already
+//! has; it is read back at start, and a delivery's ledger record is
+//! acknowledged by Kafka before the alert's offset is stored. The one
+//! window that stays at-least-once is a crash after a channel accepted a
+//! message and before its ledger record was written: that message is sent
+//! again after the restart.
+//!
+//! - [`channels`]: Slack, Teams, e-mail and coaching behind one trait;
+//! - [`templates`]: the editable message templates;
+//! - [`plan`]: which targets need what, and what an attempt leads to (pure);
+//! - [`ledger`]: the delivery ledger table;
+//! - [`deliver`]: the handlers;
+//! - [`app`]: wiring.
+
+pub mod app;
+pub mod channels;
+pub mod config;
+pub mod deliver;
+pub mod ledger;
+pub mod plan;
+pub mod templates;
+
+pub use app::{RunningNotifier, start, start_with_clock};
+pub use config::NotifierConfig;
