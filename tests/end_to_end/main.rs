@@ -1,4 +1,6 @@
-//! The pipeline from the webhook to the last stage that exists, with every
-//! service in-process, against the real broker and registry.
+//! The pipeline end to end, every service in-process, against the real
+//! broker and registry, with the sandbox standing in for Genesys Cloud,
+//! Slack, Teams and SMTP.
 
+mod deliveries;
 mod pipeline;
