@@ -179,6 +179,7 @@ pub const QUEUE_DIRECTORY: TopicSpec = TopicSpec {
 /// Actionable records the enricher could not decode, with reason headers.
 pub const ENRICHER_DLQ: TopicSpec = TopicSpec {
     base_name: "survey.enricher.dlq",
+    producer: "enricher",
     ..FILTER_DLQ
 };
 
@@ -213,6 +214,7 @@ pub const DELIVERY_RETRIES: TopicSpec = TopicSpec {
 /// Alerts or deliveries the notifier gave up on, with reason headers.
 pub const NOTIFIER_DLQ: TopicSpec = TopicSpec {
     base_name: "survey.notifier.dlq",
+    producer: "notifier",
     ..FILTER_DLQ
 };
 

@@ -22,6 +22,9 @@ pub struct KafkaSettings {
     /// Prefix of every topic and consumer group name (`TOPIC_PREFIX`); lets
     /// environments share a cluster.
     pub topic_prefix: String,
+    /// Replication factor of topics this service creates (`REPLICATION_FACTOR`);
+    /// 3 on a production cluster. Existing topics keep theirs.
+    pub replication_factor: i32,
     /// Create missing topics and register schemas at start-up. Turn off where
     /// topics are managed elsewhere (Strimzi `KafkaTopic` resources).
     pub provision_on_start: bool,
@@ -36,6 +39,7 @@ impl Default for KafkaSettings {
             bootstrap_servers: "127.0.0.1:19092".to_owned(),
             schema_registry_url: "http://127.0.0.1:18081/apis/ccompat/v7".to_owned(),
             topic_prefix: String::new(),
+            replication_factor: 1,
             provision_on_start: true,
             librdkafka: BTreeMap::new(),
         }
@@ -54,6 +58,7 @@ pub const COMMON_ENV_ALIASES: &[(&str, &str)] = &[
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
     ("SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
     ("TOPIC_PREFIX", "kafka.topic_prefix"),
+    ("REPLICATION_FACTOR", "kafka.replication_factor"),
     ("OPS_ADDR", "ops_addr"),
 ];
 

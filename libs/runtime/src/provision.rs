@@ -20,15 +20,12 @@ use crate::config::KafkaSettings;
 pub struct ProvisionSettings {
     /// Retention of the dedup topic.
     pub dedup_window: Duration,
-    /// Replication factor of new topics.
-    pub replication_factor: i32,
 }
 
 impl Default for ProvisionSettings {
     fn default() -> Self {
         Self {
             dedup_window: survey_contracts::topics::DEFAULT_DEDUP_WINDOW,
-            replication_factor: 1,
         }
     }
 }
@@ -79,7 +76,7 @@ pub async fn provision(
                 NewTopic::new(
                     name,
                     spec.partitions,
-                    TopicReplication::Fixed(settings.replication_factor),
+                    TopicReplication::Fixed(kafka.replication_factor),
                 ),
                 |topic, (key, value)| topic.set(key, value),
             )
@@ -138,7 +135,6 @@ mod tests {
     fn dedup_topic_is_a_compacted_window() {
         let settings = ProvisionSettings {
             dedup_window: Duration::from_secs(600),
-            replication_factor: 1,
         };
         let configs = topic_configs(&topics::SURVEY_RESPONSES_DEDUP, &settings);
         assert_eq!(
