@@ -7,6 +7,7 @@
 //! Nothing here needs Kafka. The Kubernetes tests need `kubectl` (or
 //! `kustomize`) on the PATH; `KUBECTL` names another binary.
 
+mod asyncapi;
 mod compose;
 mod env;
 mod image;

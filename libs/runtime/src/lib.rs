@@ -13,6 +13,7 @@ pub mod stage;
 pub mod stats;
 pub mod table;
 pub mod telemetry;
+pub mod trace_context;
 
 pub use config::{KafkaSettings, load_config};
 pub use shutdown::Shutdown;

@@ -26,6 +26,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use survey_contracts::TopicSpec;
 
@@ -138,6 +139,7 @@ type Acknowledged = Pin<Box<dyn Future<Output = Result<(String, i32, i64), Kafka
 /// Runs a [`StageHandler`] between a consumer and a producer.
 pub struct StageRunner<H> {
     consumer: Arc<StreamConsumer>,
+    group: String,
     producer: FutureProducer,
     handler: H,
     settings: RunnerSettings,
@@ -153,9 +155,10 @@ impl<H> std::fmt::Debug for StageRunner<H> {
 }
 
 impl<H: StageHandler> StageRunner<H> {
-    /// A runner over an already subscribed consumer.
+    /// A runner over a consumer already subscribed in `group`.
     pub fn new(
         consumer: StreamConsumer,
+        group: String,
         producer: FutureProducer,
         handler: H,
         settings: RunnerSettings,
@@ -163,6 +166,7 @@ impl<H: StageHandler> StageRunner<H> {
     ) -> Self {
         Self {
             consumer: Arc::new(consumer),
+            group,
             producer,
             handler,
             settings,
@@ -212,7 +216,22 @@ impl<H: StageHandler> StageRunner<H> {
                         payload: message.payload(),
                         headers: owned_headers(&message),
                     };
-                    let outputs = match handle_with_retries(&mut self.handler, &input, &self.settings, &self.stats, &shutdown).await {
+                    let span = tracing::info_span!(
+                        "process",
+                        otel.name = %format!("process {}", input.topic),
+                        otel.kind = "consumer",
+                        messaging.system = "kafka",
+                        messaging.operation.type = "process",
+                        messaging.destination.name = input.topic,
+                        messaging.consumer.group.name = %self.group,
+                        messaging.destination.partition.id = input.partition,
+                        messaging.kafka.offset = input.offset,
+                    );
+                    crate::trace_context::set_parent(&span, &input.headers);
+                    let handled = handle_with_retries(&mut self.handler, &input, &self.settings, &self.stats, &shutdown)
+                        .instrument(span.clone())
+                        .await;
+                    let outputs = match handled {
                         Ok(Handled::Outputs(outputs)) => outputs,
                         Ok(Handled::NotDue(wait)) => {
                             if let Err(error) = self.pause_until(&input, wait, &mut paused) {
@@ -224,7 +243,7 @@ impl<H: StageHandler> StageRunner<H> {
                         Err(error) => break Err(error),
                     };
                     let position = (input.topic.to_owned(), input.partition, input.offset);
-                    match enqueue(&self.producer, outputs, &self.stats, &shutdown).await {
+                    match enqueue(&self.producer, outputs, &self.stats, &shutdown, &span).await {
                         Ok(deliveries) => in_flight.push_back(Box::pin(async move {
                             for delivery in deliveries {
                                 delivery.await?;
@@ -372,7 +391,7 @@ pub fn spawn<H: StageHandler + 'static>(
     let consumer: StreamConsumer = crate::kafka::consumer_config(settings, &group).create()?;
     consumer.subscribe(&[&topology.topic(input)])?;
     let stop_all = shutdown.clone();
-    let runner = StageRunner::new(consumer, producer, handler, runner, stats);
+    let runner = StageRunner::new(consumer, group, producer, handler, runner, stats);
     Ok(tokio::spawn(async move {
         let outcome = runner.run(shutdown).await;
         stop_all.trigger();
@@ -436,9 +455,20 @@ async fn enqueue(
     outputs: Vec<OutputRecord>,
     stats: &Arc<StageStats>,
     shutdown: &Shutdown,
+    parent: &tracing::Span,
 ) -> anyhow::Result<Vec<Delivery>> {
     let mut deliveries: Vec<Delivery> = Vec::with_capacity(outputs.len());
-    for output in outputs {
+    for mut output in outputs {
+        let publish = tracing::info_span!(
+            parent: parent,
+            "publish",
+            otel.name = %format!("publish {}", output.topic),
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.destination.name = %output.topic,
+        );
+        crate::trace_context::inject(&publish, &mut output.headers);
         let headers = output
             .headers
             .iter()

@@ -50,39 +50,44 @@ fn install(service: &'static str, default_level: &str, text: bool) -> TelemetryG
             .with_current_span(true)
             .boxed()
     };
-    let provider = otlp_provider(service);
-    let otel_layer = provider
-        .as_ref()
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(service)));
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    // Spans always get trace ids, so context propagates through Kafka
+    // headers even when nothing is exported.
+    let provider = tracer_provider(service);
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(provider.tracer(service));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)
         .with(otel_layer)
         .try_init();
-    TelemetryGuard { provider }
+    TelemetryGuard {
+        provider: Some(provider),
+    }
 }
 
-fn otlp_provider(service: &'static str) -> Option<SdkTracerProvider> {
+fn tracer_provider(service: &'static str) -> SdkTracerProvider {
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(format!("survey-alerts-{service}"))
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
     let configured = [
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     ]
     .iter()
     .any(|variable| std::env::var(variable).is_ok_and(|value| !value.is_empty()));
-    if !configured {
-        return None;
+    let exporter = configured
+        .then(|| {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .ok()
+        })
+        .flatten();
+    match exporter {
+        Some(exporter) => builder.with_batch_exporter(exporter).build(),
+        None => builder.build(),
     }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .build()
-        .ok()?;
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(format!("survey-alerts-{service}"))
-        .build();
-    Some(
-        SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
-            .with_resource(resource)
-            .build(),
-    )
 }

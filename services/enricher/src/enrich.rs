@@ -268,7 +268,6 @@ fn trace_context(input: &InputRecord<'_>) -> BTreeMap<String, String> {
 
 #[async_trait]
 impl StageHandler for ActionableHandler {
-    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
         let enrichment = &self.0;
         let survey: ActionableSurvey = enrichment.decode(input).await?;
@@ -302,7 +301,6 @@ impl StageHandler for ActionableHandler {
 
 #[async_trait]
 impl StageHandler for RecordingRetryHandler {
-    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
         let enrichment = &self.0;
         let retry: RecordingRetry = enrichment.decode(input).await?;

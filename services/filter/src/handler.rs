@@ -69,7 +69,6 @@ pub fn classify(error: CodecError) -> StageError {
 
 #[async_trait]
 impl StageHandler for FilterHandler {
-    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
         let payload = input.payload.ok_or_else(|| StageError::Poison {
             code: "empty_payload",

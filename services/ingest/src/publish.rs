@@ -104,6 +104,11 @@ impl Publisher {
         .unwrap_or(false)
     }
 
+    /// The topic it writes to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// Whether the producer holds an open connection to a broker right now
     /// (a cheap, non-blocking readiness signal for the ops endpoint).
     pub fn is_connected(&self) -> bool {

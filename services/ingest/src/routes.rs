@@ -11,23 +11,51 @@ use axum::response::IntoResponse;
 use rdkafka::message::{Header, OwnedHeaders};
 use serde_json::{Value, json};
 
+use survey_runtime::trace_context::{self, TRACE_HEADERS};
+use tracing::Instrument;
+
 use crate::auth::SIGNATURE_HEADER;
 use crate::error::ApiError;
 use crate::publish::PublishError;
 use crate::startup::AppState;
 use crate::webhook::parse_survey;
 
-/// Trace context headers copied onto the Kafka record.
-const PROPAGATED_HEADERS: &[&str] = &["traceparent", "tracestate"];
-
-/// `POST /webhooks/survey`.
-#[tracing::instrument(name = "POST /webhooks/survey", skip_all, fields(response_id))]
+/// `POST /webhooks/survey`. The request's span joins the sender's trace when
+/// it sends `traceparent`.
 pub async fn receive_survey(
+    state: State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let span = tracing::info_span!(
+        "POST /webhooks/survey",
+        otel.kind = "server",
+        http.request.method = "POST",
+        http.route = "/webhooks/survey",
+        response_id = tracing::field::Empty,
+    );
+    let incoming: Vec<(String, Vec<u8>)> = TRACE_HEADERS
+        .iter()
+        .filter_map(|name| {
+            headers
+                .get(*name)
+                .map(|value| ((*name).to_owned(), value.as_bytes().to_vec()))
+        })
+        .collect();
+    trace_context::set_parent(&span, &incoming);
+    handle_survey(state, peer, headers, body, incoming)
+        .instrument(span)
+        .await
+}
+
+async fn handle_survey(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
-) -> Result<impl IntoResponse, ApiError> {
+    mut trace_headers: Vec<(String, Vec<u8>)>,
+) -> Result<impl IntoResponse + use<>, ApiError> {
     state.auth.check_source(peer.ip())?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -60,16 +88,31 @@ pub async fn receive_survey(
     let survey = parse_survey(&json, survey_runtime::now_millis(), state.time_bounds)?;
     tracing::Span::current().record("response_id", survey.response_id.as_str());
 
-    let record_headers = PROPAGATED_HEADERS
-        .iter()
-        .filter_map(|name| header_str(name).map(|value| (*name, value)))
-        .fold(OwnedHeaders::new(), |record_headers, (key, value)| {
-            record_headers.insert(Header {
-                key,
-                value: Some(value),
-            })
-        });
-    match state.publisher.publish(&survey, record_headers).await {
+    // The record carries the publish span's context onwards.
+    let publish = tracing::info_span!(
+        "publish",
+        otel.name = %format!("publish {}", state.publisher.topic()),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.destination.name = %state.publisher.topic(),
+    );
+    trace_context::inject(&publish, &mut trace_headers);
+    let record_headers =
+        trace_headers
+            .iter()
+            .fold(OwnedHeaders::new(), |record_headers, (key, value)| {
+                record_headers.insert(Header {
+                    key,
+                    value: Some(value),
+                })
+            });
+    match state
+        .publisher
+        .publish(&survey, record_headers)
+        .instrument(publish)
+        .await
+    {
         Ok(()) => {
             tracing::info!(response_id = %survey.response_id, csat = survey.csat, "survey accepted");
             Ok((

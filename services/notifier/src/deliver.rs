@@ -13,6 +13,7 @@ use survey_contracts::{
 };
 use survey_runtime::dead_letter::dead_letter;
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
+use tracing::Instrument;
 
 use crate::channels::{Channel, DeliveryError};
 use crate::config::RetrySettings;
@@ -88,8 +89,17 @@ impl Delivery {
             });
         };
         let started = Instant::now();
+        let span = tracing::info_span!(
+            "deliver",
+            otel.name = %format!("deliver {}", pending.target.channel),
+            otel.kind = "client",
+            alert_id = %alert.alert_id,
+            revision = alert.revision,
+            target = %pending.target.key(),
+        );
         let result = channel
             .deliver(alert, &pending.target, pending.previous.as_ref())
+            .instrument(span)
             .await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -177,7 +187,6 @@ impl Delivery {
 
 #[async_trait]
 impl StageHandler for AlertHandler {
-    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
         let delivery = &self.0;
         let alert: EnrichedAlert = delivery.decode(input).await?;
@@ -192,7 +201,6 @@ impl StageHandler for AlertHandler {
 
 #[async_trait]
 impl StageHandler for DeliveryRetryHandler {
-    #[tracing::instrument(name = "process", skip_all, fields(messaging.system = "kafka", messaging.destination.name = input.topic, messaging.kafka.partition = input.partition, messaging.kafka.offset = input.offset))]
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
         let delivery = &self.0;
         let retry: DeliveryRetry = delivery.decode(input).await?;
