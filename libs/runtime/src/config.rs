@@ -60,6 +60,7 @@ pub const COMMON_ENV_ALIASES: &[(&str, &str)] = &[
     ("TOPIC_PREFIX", "kafka.topic_prefix"),
     ("REPLICATION_FACTOR", "kafka.replication_factor"),
     ("OPS_ADDR", "ops_addr"),
+    ("SHUTDOWN_TIMEOUT", "shutdown_timeout"),
 ];
 
 /// Loads a service's configuration through every layer. `aliases` maps

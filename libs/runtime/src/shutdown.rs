@@ -48,6 +48,28 @@ impl Shutdown {
     }
 }
 
+/// Waits for `service` to finish; once `shutdown` has started, waits at
+/// most `bound` more. A service that overruns is reported as an error, so
+/// the process exits non-zero and the orchestrator knows.
+pub async fn bounded<F>(
+    service: F,
+    shutdown: &Shutdown,
+    bound: std::time::Duration,
+) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    tokio::pin!(service);
+    tokio::select! {
+        outcome = &mut service => return outcome,
+        () = shutdown.triggered() => {}
+    }
+    match tokio::time::timeout(bound, service).await {
+        Ok(outcome) => outcome,
+        Err(_) => anyhow::bail!("did not stop within {bound:?} of the shutdown signal"),
+    }
+}
+
 async fn wait_for_signal() {
     #[cfg(unix)]
     {

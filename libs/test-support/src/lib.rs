@@ -228,3 +228,79 @@ pub mod samples {
             .unwrap_or_default()
     }
 }
+
+/// A service binary started as its own process, stopped with SIGTERM.
+pub mod process {
+    use std::net::TcpListener;
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::time::Duration;
+
+    use survey_runtime::KafkaSettings;
+
+    /// A free loopback port.
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|addr| addr.port())
+            .unwrap_or(0)
+    }
+
+    /// Starts `binary` against `kafka`, with its ops endpoint on `ops_port`
+    /// and `extra` environment.
+    pub fn spawn(
+        binary: &str,
+        kafka: &KafkaSettings,
+        ops_port: u16,
+        extra: &[(&str, String)],
+    ) -> std::io::Result<Child> {
+        let mut command = Command::new(binary);
+        command
+            .env("KAFKA_BOOTSTRAP_SERVERS", &kafka.bootstrap_servers)
+            .env("SCHEMA_REGISTRY_URL", &kafka.schema_registry_url)
+            .env("TOPIC_PREFIX", &kafka.topic_prefix)
+            .env("OPS_ADDR", format!("127.0.0.1:{ops_port}"))
+            .env("LOG_FORMAT", "text")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.spawn()
+    }
+
+    /// Waits until `GET url` answers 200, at most `limit`.
+    pub async fn wait_ready(url: &str, limit: Duration) -> bool {
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if http
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    }
+
+    /// Sends SIGTERM and waits for the exit, at most `limit`.
+    pub async fn terminate(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        None
+    }
+}

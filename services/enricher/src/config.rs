@@ -33,6 +33,10 @@ pub struct EnricherConfig {
     pub delivery_timeout: Duration,
     /// Address of `/healthz`, `/readyz` and `/metrics` (`OPS_ADDR`).
     pub ops_addr: SocketAddr,
+    /// How long the service may take to drain and stop after SIGTERM
+    /// (`SHUTDOWN_TIMEOUT`) before it exits non-zero.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for EnricherConfig {
@@ -46,6 +50,7 @@ impl Default for EnricherConfig {
             sync_directory_on_start: true,
             delivery_timeout: Duration::from_secs(120),
             ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -1,6 +1,7 @@
 use anyhow::Context;
 use survey_enricher::{EnricherConfig, config::ENV_ALIASES};
 use survey_genesys::GenesysClient;
+use survey_runtime::shutdown::bounded;
 use survey_runtime::{Shutdown, load_config, telemetry};
 
 #[tokio::main]
@@ -9,8 +10,10 @@ async fn main() -> anyhow::Result<()> {
     let config: EnricherConfig = load_config(ENV_ALIASES)?;
     match std::env::args().nth(1).as_deref() {
         None | Some("run") => {
+            let bound = config.shutdown_timeout;
             let shutdown = Shutdown::on_signals();
-            survey_enricher::start(config, shutdown).await?.wait().await
+            let enricher = survey_enricher::start(config, shutdown.clone()).await?;
+            bounded(enricher.wait(), &shutdown, bound).await
         }
         Some("sync-directory") => {
             let routing_file = survey_enricher::app::routing_file(&config)?;

@@ -28,6 +28,10 @@ pub struct FilterConfig {
     pub delivery_timeout: Duration,
     /// Address of `/healthz`, `/readyz` and `/metrics` (`OPS_ADDR`).
     pub ops_addr: SocketAddr,
+    /// How long the service may take to drain and stop after SIGTERM
+    /// (`SHUTDOWN_TIMEOUT`) before it exits non-zero.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for FilterConfig {
@@ -39,6 +43,7 @@ impl Default for FilterConfig {
             max_in_flight: 10_000,
             delivery_timeout: Duration::from_secs(120),
             ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -1,13 +1,13 @@
 use survey_filter::{FilterConfig, config::ENV_ALIASES};
+use survey_runtime::shutdown::bounded;
 use survey_runtime::{Shutdown, load_config, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("filter");
     let config: FilterConfig = load_config(ENV_ALIASES)?;
+    let bound = config.shutdown_timeout;
     let shutdown = Shutdown::on_signals();
     let filter = survey_filter::start(config, shutdown.clone()).await?;
-    let outcome = filter.wait().await;
-    shutdown.trigger();
-    outcome
+    bounded(filter.wait(), &shutdown, bound).await
 }

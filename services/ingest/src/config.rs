@@ -37,6 +37,10 @@ pub struct IngestConfig {
     /// Address of the ops endpoint (`OPS_ADDR`): `/healthz`, `/readyz` and
     /// `/metrics`, as on every service. The webhook port serves them too.
     pub ops_addr: SocketAddr,
+    /// How long ingest may take to finish in-flight requests and flush after
+    /// SIGTERM (`SHUTDOWN_TIMEOUT`) before it exits non-zero.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 /// Credentials and network limits for webhook senders.
@@ -67,6 +71,7 @@ impl Default for IngestConfig {
             max_clock_skew: Duration::from_secs(300),
             max_survey_age: Duration::from_secs(7 * 24 * 3600),
             ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

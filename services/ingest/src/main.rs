@@ -1,13 +1,13 @@
 use survey_ingest::{Application, IngestConfig, config::ENV_ALIASES};
+use survey_runtime::shutdown::bounded;
 use survey_runtime::{Shutdown, load_config, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("ingest");
     let config: IngestConfig = load_config(ENV_ALIASES)?;
+    let bound = config.shutdown_timeout;
     let shutdown = Shutdown::on_signals();
-    Application::build(config)
-        .await?
-        .run_until_stopped(shutdown)
-        .await
+    let ingest = Application::build(config).await?;
+    bounded(ingest.run_until_stopped(shutdown.clone()), &shutdown, bound).await
 }

@@ -40,6 +40,10 @@ pub struct NotifierConfig {
     pub delivery_timeout: Duration,
     /// Address of `/healthz`, `/readyz` and `/metrics` (`OPS_ADDR`).
     pub ops_addr: SocketAddr,
+    /// How long the service may take to drain and stop after SIGTERM
+    /// (`SHUTDOWN_TIMEOUT`) before it exits non-zero.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
 }
 
 /// How transient failures are retried through the delay topic.
@@ -79,6 +83,7 @@ impl Default for NotifierConfig {
             retry: RetrySettings::default(),
             delivery_timeout: Duration::from_secs(120),
             ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -5,3 +5,4 @@ mod dedup_and_restart;
 mod helpers;
 mod poison;
 mod rules;
+mod sigterm;

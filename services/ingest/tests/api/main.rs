@@ -3,3 +3,4 @@
 mod helpers;
 mod publishes_to_kafka;
 mod rejects_bad_input;
+mod sigterm;
