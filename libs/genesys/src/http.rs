@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::GenesysError;
 use crate::auth::TokenSource;
@@ -223,7 +224,21 @@ impl Transport {
                 }
                 Err(fatal) => return Err(fatal),
             };
-            let failure = match self.attempt(call, &token, failures + 1).await {
+            let span = tracing::info_span!(
+                "genesys",
+                otel.name = %format!("{} {}", call.method, call.url.path()),
+                otel.kind = "client",
+                http.request.method = %call.method,
+                url.path = call.url.path(),
+            );
+            let started = Instant::now();
+            let attempt = self
+                .attempt(call, &token, failures + 1)
+                .instrument(span)
+                .await;
+            let outcome = if attempt.is_ok() { "ok" } else { "error" };
+            survey_runtime::metrics::external_call("genesys", outcome, started.elapsed());
+            let failure = match attempt {
                 Ok(response) => return Ok(response),
                 Err(failure) => failure,
             };

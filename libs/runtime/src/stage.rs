@@ -226,6 +226,8 @@ impl<H: StageHandler> StageRunner<H> {
                         messaging.consumer.group.name = %self.group,
                         messaging.destination.partition.id = input.partition,
                         messaging.kafka.offset = input.offset,
+                        trace_id = tracing::field::Empty,
+                        span_id = tracing::field::Empty,
                     );
                     crate::trace_context::set_parent(&span, &input.headers);
                     let handled = handle_with_retries(&mut self.handler, &input, &self.settings, &self.stats, &shutdown)

@@ -33,11 +33,19 @@ impl Injector for HeaderWriter {
     }
 }
 
-/// Makes `span` a child of the trace context in `headers`, if any.
+/// Makes `span` a child of the trace context in `headers`, if any, and
+/// records the trace id in its `trace_id` field (if declared), so JSON log
+/// lines inside it carry the id.
 pub fn set_parent(span: &tracing::Span, headers: &[(String, Vec<u8>)]) {
     let parent = TraceContextPropagator::new().extract(&HeaderReader(headers));
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
+    }
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    if span_context.is_valid() {
+        span.record("trace_id", span_context.trace_id().to_string());
+        span.record("span_id", span_context.span_id().to_string());
     }
 }
 

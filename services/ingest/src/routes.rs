@@ -34,6 +34,8 @@ pub async fn receive_survey(
         http.request.method = "POST",
         http.route = "/webhooks/survey",
         response_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     let incoming: Vec<(String, Vec<u8>)> = TRACE_HEADERS
         .iter()

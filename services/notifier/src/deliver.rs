@@ -95,7 +95,7 @@ impl Delivery {
             otel.kind = "client",
             alert_id = %alert.alert_id,
             revision = alert.revision,
-            target = %pending.target.key(),
+            destination = %pending.target.key(),
         );
         let result = channel
             .deliver(alert, &pending.target, pending.previous.as_ref())
@@ -132,7 +132,7 @@ impl Delivery {
             let key = survey_contracts::DeliveryRecord::key_for(&alert.alert_id, &pending.target);
             match after_attempt(alert, pending, result, attempt, &self.retry, now) {
                 AttemptOutcome::Delivered(record) => {
-                    tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, target = %pending.target.key(), "alert delivered");
+                    tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, destination = %pending.target.key(), "alert delivered");
                     metrics::end_to_end(&pending.target.channel, alert.survey.submitted_at);
                     outputs.push(
                         self.record(&topics::DELIVERY_LEDGER, &key, &record, input)
@@ -143,14 +143,14 @@ impl Delivery {
                     self.ledger.record(record);
                 }
                 AttemptOutcome::Retry(retry) => {
-                    tracing::warn!(alert_id = %alert.alert_id, target = %pending.target.key(), attempt, error = %retry.last_error, "delivery will be retried");
+                    tracing::warn!(alert_id = %alert.alert_id, destination = %pending.target.key(), attempt, error = %retry.last_error, "delivery will be retried");
                     outputs.push(
                         self.record(&topics::DELIVERY_RETRIES, &key, &retry, input)
                             .await?,
                     );
                 }
                 AttemptOutcome::GiveUp { code, reason } => {
-                    tracing::error!(alert_id = %alert.alert_id, target = %pending.target.key(), code, %reason, "delivery dead-lettered");
+                    tracing::error!(alert_id = %alert.alert_id, destination = %pending.target.key(), code, %reason, "delivery dead-lettered");
                     let dlq = self.topology.topic(&topics::NOTIFIER_DLQ);
                     let mut record = dead_letter(input, &dlq, "notifier", code, &reason);
                     record.key = key.into_bytes();
