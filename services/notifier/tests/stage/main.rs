@@ -1,0 +1,279 @@
+//! The notifier stage against the real broker and registry, with the
+//! sandbox's Slack, Teams and SMTP fakes; each test has its own topics.
+
+#[path = "../channels/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::time::Duration;
+
+use rdkafka::message::Message;
+use secrecy::SecretString;
+use survey_contracts::{AvroCodec, DeliveryRecord, EnrichedAlert, NotificationTarget, topics};
+use survey_notifier::deliver::DLQ_TARGET_HEADER;
+use survey_notifier::{NotifierConfig, RunningNotifier};
+use survey_runtime::dead_letter::headers;
+use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::{KafkaSettings, Shutdown};
+use survey_sandbox::{Route, Sandbox, SandboxConfig, SlackMessage};
+use survey_test_support::{TopicReader, header, producer};
+
+const ARRIVAL: Duration = Duration::from_secs(30);
+
+struct Harness {
+    kafka: KafkaSettings,
+    codec: AvroCodec,
+    sandbox: Sandbox,
+    producer: rdkafka::producer::FutureProducer,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let kafka = survey_test_support::kafka_settings();
+        provision(
+            &kafka,
+            survey_notifier::app::TOPICS,
+            &ProvisionSettings::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        let sandbox = Sandbox::start(SandboxConfig {
+            quiet: true,
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        Self {
+            codec: AvroCodec::registry(&kafka.schema_registry_url),
+            producer: producer(&kafka).unwrap_or_else(|e| panic!("{e}")),
+            kafka,
+            sandbox,
+        }
+    }
+
+    fn config(&self) -> NotifierConfig {
+        let mut config = NotifierConfig {
+            kafka: self.kafka.clone(),
+            ops_addr: ([127, 0, 0, 1], 0).into(),
+            ..NotifierConfig::default()
+        };
+        config.slack.api_url = format!("{}/api", self.sandbox.base_url());
+        config.slack.bot_token = SecretString::from("xoxb-test".to_owned());
+        config.slack.min_interval_per_channel = Duration::from_millis(50);
+        config.teams.webhooks.insert(
+            "billing".to_owned(),
+            SecretString::from(format!("{}/teams/billing", self.sandbox.base_url())),
+        );
+        config.email.smtp_host = self.sandbox.smtp_addr().ip().to_string();
+        config.email.smtp_port = self.sandbox.smtp_addr().port();
+        config.email.tls = false;
+        config.retry.initial_backoff = Duration::from_millis(300);
+        config.retry.max_backoff = Duration::from_secs(2);
+        config
+    }
+
+    async fn start(&self) -> (RunningNotifier, Shutdown) {
+        let shutdown = Shutdown::new();
+        let notifier = survey_notifier::start(self.config(), shutdown.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        (notifier, shutdown)
+    }
+
+    async fn send(&self, alert: &EnrichedAlert) {
+        let topic = self.kafka.topology().topic(&topics::ALERTS_ENRICHED);
+        let payload = self
+            .codec
+            .encode(&topic, alert)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        survey_test_support::produce(
+            &self.producer,
+            &topic,
+            alert.alert_id.as_bytes(),
+            &payload,
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn reader(&self, spec: &topics::TopicSpec) -> TopicReader {
+        TopicReader::new(&self.kafka, &self.kafka.topology().topic(spec))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn alert(id: &str, targets: &[(&str, &str)]) -> EnrichedAlert {
+    let mut alert = support::human_agent_recording_ready();
+    alert.alert_id = id.to_owned();
+    alert.survey.response_id = id.to_owned();
+    alert.routing.targets = targets
+        .iter()
+        .map(|(channel, address)| NotificationTarget::new(channel, address))
+        .collect();
+    alert
+}
+
+fn about(messages: &[SlackMessage], id: &str) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.body.to_string().contains(id))
+        .count()
+}
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_dead_lettered_and_does_not_hold_back_the_other_targets() {
+    let harness = Harness::new().await;
+    let (notifier, shutdown) = harness.start().await;
+    let id = unique("mixed");
+    harness
+        .send(&alert(
+            &id,
+            &[
+                ("slack", "#missing-channel"),
+                ("slack", "#billing"),
+                ("teams", "billing"),
+            ],
+        ))
+        .await;
+
+    let dlq = harness.reader(&topics::NOTIFIER_DLQ).read(1, ARRIVAL).await;
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(
+        header(&dlq[0], headers::REASON).as_deref(),
+        Some("permanent_failure")
+    );
+    assert_eq!(
+        header(&dlq[0], DLQ_TARGET_HEADER).as_deref(),
+        Some("slack:#missing-channel")
+    );
+    assert!(header(&dlq[0], headers::ERROR).is_some_and(|e| e.contains("channel_not_found")));
+
+    let ledger = harness
+        .reader(&topics::DELIVERY_LEDGER)
+        .read(2, ARRIVAL)
+        .await;
+    let mut delivered: Vec<String> = Vec::new();
+    for record in &ledger {
+        let entry: DeliveryRecord = harness
+            .codec
+            .decode(record.payload().unwrap_or_default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        delivered.push(entry.target.key());
+    }
+    delivered.sort();
+    assert_eq!(delivered, vec!["slack:#billing", "teams:billing"]);
+    assert_eq!(about(&harness.sandbox.state().slack_messages(), &id), 1);
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+#[tokio::test]
+async fn a_redelivered_revision_is_sent_once_even_across_a_restart() {
+    let harness = Harness::new().await;
+    let id = unique("again");
+    let first = alert(&id, &[("slack", "#billing")]);
+    let (notifier, shutdown) = harness.start().await;
+    harness.send(&first).await;
+    harness.send(&first).await;
+    let state = harness.sandbox.state();
+    assert!(
+        state
+            .wait_for(ARRIVAL, |s| about(&s.slack_messages(), &id) >= 1)
+            .await
+    );
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+
+    // A new instance reads the ledger back: the same revision again is
+    // skipped, the next revision updates the message in place.
+    let (notifier, shutdown) = harness.start().await;
+    harness.send(&first).await;
+    let mut second = first.clone();
+    second.revision = 2;
+    harness.send(&second).await;
+    assert!(
+        state
+            .wait_for(ARRIVAL, |s| about(&s.slack_messages(), &id) >= 2)
+            .await
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let messages: Vec<SlackMessage> = state
+        .slack_messages()
+        .into_iter()
+        .filter(|m| m.body.to_string().contains(&id))
+        .collect();
+    assert_eq!(messages.len(), 2, "one post and one update: {messages:?}");
+    assert_eq!(messages[0].ts, messages[1].ts);
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+#[tokio::test]
+async fn slack_down_then_back_is_retried_through_the_delay_topic() {
+    let harness = Harness::new().await;
+    let (notifier, shutdown) = harness.start().await;
+    let state = harness.sandbox.state();
+    state.set_down(Route::Slack, true);
+    let id = unique("outage");
+    harness
+        .send(&alert(&id, &[("slack", "#billing"), ("teams", "billing")]))
+        .await;
+    // Teams is not held back by Slack.
+    assert!(
+        state
+            .wait_for(ARRIVAL, |s| !s.teams_cards().is_empty())
+            .await
+    );
+    let retries = harness
+        .reader(&topics::DELIVERY_RETRIES)
+        .read(1, ARRIVAL)
+        .await;
+    assert!(
+        !retries.is_empty(),
+        "the Slack delivery was scheduled for a retry"
+    );
+    state.set_down(Route::Slack, false);
+    assert!(
+        state
+            .wait_for(ARRIVAL, |s| about(&s.slack_messages(), &id) >= 1)
+            .await
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(about(&state.slack_messages(), &id), 1);
+    assert_eq!(state.teams_cards().len(), 1);
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+#[tokio::test]
+async fn an_undecodable_alert_goes_to_the_dlq_and_the_stage_goes_on() {
+    let harness = Harness::new().await;
+    let (notifier, shutdown) = harness.start().await;
+    let topic = harness.kafka.topology().topic(&topics::ALERTS_ENRICHED);
+    survey_test_support::produce(&harness.producer, &topic, b"poison", b"{not avro}", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let id = unique("after-poison");
+    harness.send(&alert(&id, &[("slack", "#billing")])).await;
+    let dlq = harness.reader(&topics::NOTIFIER_DLQ).read(1, ARRIVAL).await;
+    assert_eq!(
+        header(&dlq[0], headers::REASON).as_deref(),
+        Some("not_wire_format")
+    );
+    assert!(
+        harness
+            .sandbox
+            .state()
+            .wait_for(ARRIVAL, |s| about(&s.slack_messages(), &id) == 1)
+            .await
+    );
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+}
