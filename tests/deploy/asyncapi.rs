@@ -62,12 +62,7 @@ fn asyncapi_check_finds_a_drifted_document() {
     for (_, channel) in channels.iter_mut() {
         let address = str_at(channel, &["address"]).map(str::to_owned);
         if address.as_deref() == Some(alerts.as_str()) {
-            if let Some(kafka) = channel
-                .get_mut("bindings")
-                .and_then(|bindings| bindings.get_mut("kafka"))
-            {
-                kafka["partitions"] = Value::from(7);
-            }
+            channel["bindings"]["kafka"]["partitions"] = Value::from(7);
         }
         if address.as_deref() == Some(raw.as_str()) {
             channel["address"] = Value::from("survey.responses.typo");

@@ -4,5 +4,6 @@
 mod dedup_and_restart;
 mod helpers;
 mod poison;
+mod provisioning;
 mod rules;
 mod sigterm;
