@@ -124,7 +124,7 @@ async fn a_low_score_reaches_slack_teams_email_and_coaching_once() {
             let slack = s.slack_messages();
             !about(&slack, &low).is_empty()
                 && !about(&slack, &bot).is_empty()
-                && s.emails().len() >= 1
+                && !s.emails().is_empty()
                 && s.teams_cards().len() >= 2
                 && !s.coaching_appointments().is_empty()
         })

@@ -97,17 +97,15 @@ pub struct AvroCodec {
 }
 
 enum Backend {
-    Registry {
-        encoder: AvroEncoder,
-        decoder: AvroDecoder,
-    },
+    // Boxed: the converter's caches are large, the embedded variant is empty.
+    Registry(Box<(AvroEncoder, AvroDecoder)>),
     Embedded,
 }
 
 impl std::fmt::Debug for AvroCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let backend = match self.backend {
-            Backend::Registry { .. } => "registry",
+            Backend::Registry(_) => "registry",
             Backend::Embedded => "embedded",
         };
         f.debug_struct("AvroCodec")
@@ -122,10 +120,10 @@ impl AvroCodec {
     pub fn registry(url: &str) -> Self {
         let settings = SrSettings::new(url.trim_end_matches('/').to_owned());
         Self {
-            backend: Backend::Registry {
-                encoder: AvroEncoder::new(settings.clone()),
-                decoder: AvroDecoder::new(settings),
-            },
+            backend: Backend::Registry(Box::new((
+                AvroEncoder::new(settings.clone()),
+                AvroDecoder::new(settings),
+            ))),
         }
     }
 
@@ -154,7 +152,8 @@ impl AvroCodec {
         record: &T,
     ) -> Result<Vec<u8>, CodecError> {
         match &self.backend {
-            Backend::Registry { encoder, .. } => {
+            Backend::Registry(registry) => {
+                let encoder = &registry.0;
                 let strategy = SubjectNameStrategy::TopicNameStrategy(topic.to_owned(), false);
                 Ok(encoder.encode_struct(record, &strategy).await?)
             }
@@ -180,7 +179,7 @@ impl AvroCodec {
     pub async fn decode<T: Contract>(&self, bytes: &[u8]) -> Result<T, CodecError> {
         let id = wire_schema_id(bytes)?;
         let value = match &self.backend {
-            Backend::Registry { decoder, .. } => decoder.decode(Some(bytes)).await?.value,
+            Backend::Registry(registry) => registry.1.decode(Some(bytes)).await?.value,
             Backend::Embedded => {
                 let writer = embedded_schema(id).ok_or(CodecError::UnknownSchemaId(id))?;
                 read_datum(writer, bytes).map_err(|e| incompatible::<T>(e.to_string()))?
@@ -194,7 +193,7 @@ impl AvroCodec {
     pub async fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
         let id = wire_schema_id(bytes)?;
         let value = match &self.backend {
-            Backend::Registry { decoder, .. } => decoder.decode(Some(bytes)).await?.value,
+            Backend::Registry(registry) => registry.1.decode(Some(bytes)).await?.value,
             Backend::Embedded => {
                 let writer = embedded_schema(id).ok_or(CodecError::UnknownSchemaId(id))?;
                 read_datum(writer, bytes).map_err(|e| CodecError::NotWireFormat(e.to_string()))?

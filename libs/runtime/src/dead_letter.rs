@@ -19,6 +19,10 @@ pub mod headers {
     pub const SOURCE_OFFSET: &str = "dlq.source.offset";
     /// When the stage gave up, epoch milliseconds.
     pub const FAILED_AT: &str = "dlq.failed.at";
+    /// The notifier's target (`channel:address`) of a failed delivery.
+    pub const TARGET: &str = "dlq.target";
+    /// Set by `survey-ctl dlq redrive`: the DLQ offset a record came back from.
+    pub const REDRIVEN_FROM: &str = "dlq.redriven.from";
 }
 
 /// The dead-letter record for `input`.

@@ -8,6 +8,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod ops;
 pub mod provision;
+pub mod service;
 pub mod shutdown;
 pub mod stage;
 pub mod stats;

@@ -134,6 +134,21 @@ pub struct RunnerSettings {
     pub max_backoff: Duration,
 }
 
+impl RunnerSettings {
+    /// Settings for a stage whose handler waits on external calls: a small
+    /// in-flight window (so an outage does not pile up work to redo) and
+    /// back-off from 250 ms to 15 s.
+    pub fn new(stage: &'static str, dlq_topic: &str) -> Self {
+        Self {
+            stage,
+            dlq_topic: dlq_topic.to_owned(),
+            max_in_flight: 256,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(15),
+        }
+    }
+}
+
 type Acknowledged = Pin<Box<dyn Future<Output = Result<(String, i32, i64), KafkaError>> + Send>>;
 
 /// Runs a [`StageHandler`] between a consumer and a producer.
@@ -528,4 +543,45 @@ fn owned_headers(message: &impl Message) -> Vec<(String, Vec<u8>)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A codec failure at a stage's boundary: an unreachable registry is
+/// retried, a record that does not decode is dead-lettered.
+impl From<survey_contracts::CodecError> for StageError {
+    fn from(error: survey_contracts::CodecError) -> Self {
+        if error.is_retriable() {
+            Self::Retriable(error.to_string())
+        } else {
+            Self::Poison {
+                code: error.code(),
+                message: error.to_string(),
+            }
+        }
+    }
+}
+
+/// Decodes an input's value as `T`; a missing value is a poison record.
+pub async fn decode_input<T: survey_contracts::Contract>(
+    codec: &survey_contracts::AvroCodec,
+    input: &InputRecord<'_>,
+) -> Result<T, StageError> {
+    let payload = input.payload.ok_or_else(|| StageError::Poison {
+        code: "empty_payload",
+        message: "record has no value".to_owned(),
+    })?;
+    Ok(codec.decode(payload).await?)
+}
+
+/// Encodes `value` for `topic`, keyed by `key`, carrying the input's headers.
+pub async fn encode_output<T: survey_contracts::Contract>(
+    codec: &survey_contracts::AvroCodec,
+    topic: String,
+    key: &str,
+    value: &T,
+    input: &InputRecord<'_>,
+) -> Result<OutputRecord, StageError> {
+    let payload = codec.encode(&topic, value).await?;
+    let mut record = OutputRecord::new(topic, key.as_bytes(), payload);
+    record.headers = input.headers.clone();
+    Ok(record)
 }

@@ -22,6 +22,31 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
 const IDLE_PROBE: Duration = Duration::from_millis(200);
 
+/// A new topic's partitions may have no leader for a moment; ask again
+/// rather than fail the service's start.
+async fn watermarks(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partition: i32,
+) -> anyhow::Result<(i64, i64)> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT) {
+            Ok(watermarks) => return Ok(watermarks),
+            Err(error)
+                if crate::kafka::is_retriable(&error) && started.elapsed() < METADATA_TIMEOUT =>
+            {
+                tracing::debug!(topic, partition, %error, "watermarks not available yet");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => {
+                return Err(anyhow::Error::new(error)
+                    .context(format!("reading the watermarks of {topic}/{partition}")));
+            }
+        }
+    }
+}
+
 /// Receives a table topic's records in offset order per partition.
 #[async_trait]
 pub trait TableSink: Send + 'static {
@@ -55,7 +80,7 @@ pub async fn materialize<S: TableSink>(
     let mut remaining: HashMap<i32, i64> = HashMap::new();
     for partition in &partitions {
         assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
-        let (low, high) = consumer.fetch_watermarks(topic, *partition, METADATA_TIMEOUT)?;
+        let (low, high) = watermarks(&consumer, topic, *partition).await?;
         if high > low {
             remaining.insert(*partition, high);
         }

@@ -2,17 +2,16 @@
 //! loops (new actionable surveys, and the recording-retries delay topic).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::producer::FutureProducer;
 use survey_contracts::{AvroCodec, TopicSpec, topics};
 use survey_genesys::GenesysClient;
-use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::provision::ProvisionSettings;
+use survey_runtime::service::{StageLoops, prepare};
 use survey_runtime::stage::RunnerSettings;
 use survey_runtime::table::materialize;
 use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
-use tokio::task::JoinHandle;
 
 use crate::config::EnricherConfig;
 use crate::directory::{DirectorySink, QueueDirectory};
@@ -38,16 +37,13 @@ pub struct RunningEnricher {
     pub retry_stats: Arc<StageStats>,
     /// The queue table.
     pub directory: Arc<QueueDirectory>,
-    actionable: JoinHandle<anyhow::Result<()>>,
-    retries: JoinHandle<anyhow::Result<()>>,
+    loops: StageLoops,
 }
 
 impl RunningEnricher {
     /// Waits for both loops to stop.
     pub async fn wait(self) -> anyhow::Result<()> {
-        let actionable = self.actionable.await.context("enricher loop panicked")?;
-        let retries = self.retries.await.context("retry loop panicked")?;
-        actionable.and(retries)
+        self.loops.wait().await
     }
 }
 
@@ -81,16 +77,14 @@ pub async fn start_with_clock(
     clock: Clock,
 ) -> anyhow::Result<RunningEnricher> {
     let topology = config.kafka.topology();
-    let ready = shutdown.clone();
-    survey_runtime::ops::serve(
+    prepare(
+        &config.kafka,
         config.ops_addr,
-        Arc::new(move || !ready.is_triggered()),
-        shutdown.clone(),
+        TOPICS,
+        &ProvisionSettings::default(),
+        &shutdown,
     )
     .await?;
-    if config.kafka.provision_on_start {
-        provision(&config.kafka, TOPICS, &ProvisionSettings::default()).await?;
-    }
     let routing_file = routing_file(&config)?;
     let genesys =
         GenesysClient::new(config.genesys.clone()).context("configuring the Genesys client")?;
@@ -121,12 +115,13 @@ pub async fn start_with_clock(
     let dlq = topology.topic(&topics::ENRICHER_DLQ);
     let stats = Arc::new(StageStats::new("enricher"));
     let retry_stats = Arc::new(StageStats::new("enricher.recording-retries"));
+    let mut loops = StageLoops::default();
     let actionable = survey_runtime::stage::spawn(
         &config.kafka,
         &topics::SURVEY_RESPONSES_ACTIONABLE,
         producer.clone(),
         ActionableHandler(Arc::clone(&enrichment)),
-        runner_settings("enricher", &dlq),
+        RunnerSettings::new("enricher", &dlq),
         Arc::clone(&stats),
         shutdown.clone(),
     )?;
@@ -135,27 +130,16 @@ pub async fn start_with_clock(
         &topics::RECORDING_RETRIES,
         producer,
         RecordingRetryHandler(enrichment),
-        runner_settings("enricher.recording-retries", &dlq),
+        RunnerSettings::new("enricher.recording-retries", &dlq),
         Arc::clone(&retry_stats),
         shutdown,
     )?;
+    loops.push("actionable", actionable);
+    loops.push("recording-retries", retries);
     Ok(RunningEnricher {
         stats,
         retry_stats,
         directory,
-        actionable,
-        retries,
+        loops,
     })
-}
-
-fn runner_settings(stage: &'static str, dlq: &str) -> RunnerSettings {
-    RunnerSettings {
-        stage,
-        dlq_topic: dlq.to_owned(),
-        // Lookups dominate; a small window keeps a Genesys outage from
-        // piling up work that must be redone.
-        max_in_flight: 256,
-        initial_backoff: Duration::from_millis(250),
-        max_backoff: Duration::from_secs(15),
-    }
 }

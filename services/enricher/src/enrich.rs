@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use survey_contracts::{
-    ActionableSurvey, AvroCodec, CodecError, Contract, EnrichedAlert, Person, QueueDirectoryEntry,
+    ActionableSurvey, AvroCodec, Contract, EnrichedAlert, Person, QueueDirectoryEntry,
     RecordingRetry, Topology, topics,
 };
 use survey_genesys::{GenesysClient, GenesysError, InteractionDetails, RecordingStatus};
+use survey_runtime::stage::{decode_input, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler};
 
 use crate::assemble::{AlertParts, assemble, handled_by};
@@ -63,24 +64,9 @@ fn retriable(error: GenesysError) -> StageError {
     StageError::Retriable(format!("Genesys Cloud: {error}"))
 }
 
-fn codec_error(error: CodecError) -> StageError {
-    if error.is_retriable() {
-        StageError::Retriable(error.to_string())
-    } else {
-        StageError::Poison {
-            code: error.code(),
-            message: error.to_string(),
-        }
-    }
-}
-
 impl Enrichment {
     async fn decode<T: Contract>(&self, input: &InputRecord<'_>) -> Result<T, StageError> {
-        let payload = input.payload.ok_or_else(|| StageError::Poison {
-            code: "empty_payload",
-            message: "record has no value".to_owned(),
-        })?;
-        self.codec.decode(payload).await.map_err(codec_error)
+        decode_input(&self.codec, input).await
     }
 
     async fn record<T: Contract>(
@@ -90,15 +76,7 @@ impl Enrichment {
         value: &T,
         input: &InputRecord<'_>,
     ) -> Result<OutputRecord, StageError> {
-        let topic = self.topology.topic(spec);
-        let payload = self
-            .codec
-            .encode(&topic, value)
-            .await
-            .map_err(codec_error)?;
-        let mut record = OutputRecord::new(topic, key.as_bytes(), payload);
-        record.headers = input.headers.clone();
-        Ok(record)
+        encode_output(&self.codec, self.topology.topic(spec), key, value, input).await
     }
 
     /// The conversation's details; `None` when Genesys does not know it or

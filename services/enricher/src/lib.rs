@@ -11,7 +11,7 @@
 //! - [`directory`]: the queue table (compacted topic) with API fallback;
 //! - [`enrich`]: the handlers, doing the lookups;
 //! - [`sync`]: the directory sync;
-//! - [`app`]: wiring.
+//! - [`app`] wires them.
 
 pub mod app;
 pub mod assemble;

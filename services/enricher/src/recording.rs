@@ -64,6 +64,8 @@ impl Default for RecordingSettings {
 }
 
 /// What the first check of a new alert leads to.
+// Built once per record and moved straight on; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum FirstCheck {
     /// Issue the alert; nothing more to do.

@@ -6,7 +6,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use rdkafka::producer::FutureProducer;
 use survey_contracts::{AvroCodec, DedupMarker, topics};
-use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::provision::ProvisionSettings;
+use survey_runtime::service::prepare;
 use survey_runtime::stage::RunnerSettings;
 use survey_runtime::table::{TableSink, materialize};
 use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
@@ -54,20 +55,17 @@ pub async fn start_with_clock(
     clock: Clock,
 ) -> anyhow::Result<RunningFilter> {
     let topology = config.kafka.topology();
-    let ready = shutdown.clone();
-    survey_runtime::ops::serve(
+    let provision_settings = ProvisionSettings {
+        dedup_window: config.dedup_window,
+    };
+    prepare(
+        &config.kafka,
         config.ops_addr,
-        Arc::new(move || !ready.is_triggered()),
-        shutdown.clone(),
+        TOPICS,
+        &provision_settings,
+        &shutdown,
     )
     .await?;
-    if config.kafka.provision_on_start {
-        let settings = ProvisionSettings {
-            dedup_window: config.dedup_window,
-            ..ProvisionSettings::default()
-        };
-        provision(&config.kafka, TOPICS, &settings).await?;
-    }
     let codec = Arc::new(AvroCodec::for_url(&config.kafka.schema_registry_url));
     let seen = Arc::new(Mutex::new(SeenSet::new(config.dedup_window)));
     let dedup_topic = topology.topic(&topics::SURVEY_RESPONSES_DEDUP);

@@ -6,6 +6,8 @@ use crate::dedup::SeenSet;
 use crate::rules::ActionRules;
 
 /// What becomes of one raw survey response.
+// Built once per record and moved straight on; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum FilterOutcome {
     /// Emit it to the actionable topic.

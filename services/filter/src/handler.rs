@@ -3,7 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use survey_contracts::{AvroCodec, CodecError, DedupMarker, SurveyResponse, topics};
+use survey_contracts::{AvroCodec, DedupMarker, SurveyResponse, topics};
+use survey_runtime::stage::{decode_input, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, StageStats};
 
 use crate::decide::{FilterOutcome, decide};
@@ -54,27 +55,10 @@ impl FilterHandler {
     }
 }
 
-/// Sorts codec failures: an unreachable registry is retried, a bad record is
-/// dead-lettered.
-pub fn classify(error: CodecError) -> StageError {
-    if error.is_retriable() {
-        StageError::Retriable(error.to_string())
-    } else {
-        StageError::Poison {
-            code: error.code(),
-            message: error.to_string(),
-        }
-    }
-}
-
 #[async_trait]
 impl StageHandler for FilterHandler {
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
-        let payload = input.payload.ok_or_else(|| StageError::Poison {
-            code: "empty_payload",
-            message: "record has no value".to_owned(),
-        })?;
-        let survey: SurveyResponse = self.codec.decode(payload).await.map_err(classify)?;
+        let survey: SurveyResponse = decode_input(&self.codec, input).await?;
         let now = (self.clock)();
         let outcome = {
             let seen = self
@@ -96,23 +80,16 @@ impl StageHandler for FilterHandler {
             response_id: id.clone(),
             first_seen_at: now,
         };
-        let mut forward = OutputRecord::new(
-            &self.actionable_topic,
-            id.as_bytes(),
-            self.codec
-                .encode(&self.actionable_topic, &actionable)
-                .await
-                .map_err(classify)?,
-        );
-        forward.headers = input.headers.clone();
-        let remember = OutputRecord::new(
-            &self.dedup_topic,
-            id.as_bytes(),
-            self.codec
-                .encode(&self.dedup_topic, &marker)
-                .await
-                .map_err(classify)?,
-        );
+        let forward = encode_output(
+            &self.codec,
+            self.actionable_topic.clone(),
+            &id,
+            &actionable,
+            input,
+        )
+        .await?;
+        let remember =
+            encode_output(&self.codec, self.dedup_topic.clone(), &id, &marker, input).await?;
         // Remembered before the acknowledgement: a failed delivery stops the
         // stage, and the restarted one rebuilds the set from the topic.
         if let Ok(mut seen) = self.seen.lock() {

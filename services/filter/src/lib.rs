@@ -10,7 +10,7 @@
 //! - [`dedup`]: the seen-set (pure);
 //! - [`decide`]: the outcome for one response (pure);
 //! - [`handler`]: decode, decide, encode;
-//! - [`app`]: wiring and start-up.
+//! - [`app`] wires them and starts up.
 
 pub mod app;
 pub mod config;

@@ -4,18 +4,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::producer::FutureProducer;
 use secrecy::ExposeSecret;
 use survey_contracts::{AvroCodec, TopicSpec, topics};
 use survey_genesys::GenesysClient;
-use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::provision::ProvisionSettings;
+use survey_runtime::service::{StageLoops, prepare};
 use survey_runtime::stage::{RunnerSettings, spawn};
 use survey_runtime::table::materialize;
 use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
-use tokio::task::JoinHandle;
 
 use crate::channels::Channel;
 use crate::channels::coaching::CoachingChannel;
@@ -44,16 +43,13 @@ pub struct RunningNotifier {
     pub retry_stats: Arc<StageStats>,
     /// The delivery ledger.
     pub ledger: Arc<DeliveryLedger>,
-    alerts: JoinHandle<anyhow::Result<()>>,
-    retries: JoinHandle<anyhow::Result<()>>,
+    loops: StageLoops,
 }
 
 impl RunningNotifier {
     /// Waits for both loops to stop.
     pub async fn wait(self) -> anyhow::Result<()> {
-        let alerts = self.alerts.await.context("notifier loop panicked")?;
-        let retries = self.retries.await.context("retry loop panicked")?;
-        alerts.and(retries)
+        self.loops.wait().await
     }
 }
 
@@ -118,16 +114,14 @@ pub async fn start_with_clock(
     clock: Clock,
 ) -> anyhow::Result<RunningNotifier> {
     let topology = config.kafka.topology();
-    let ready = shutdown.clone();
-    survey_runtime::ops::serve(
+    prepare(
+        &config.kafka,
         config.ops_addr,
-        Arc::new(move || !ready.is_triggered()),
-        shutdown.clone(),
+        TOPICS,
+        &ProvisionSettings::default(),
+        &shutdown,
     )
     .await?;
-    if config.kafka.provision_on_start {
-        provision(&config.kafka, TOPICS, &ProvisionSettings::default()).await?;
-    }
     let channels = channels(&config)?;
     let codec = Arc::new(AvroCodec::for_url(&config.kafka.schema_registry_url));
     let ledger = Arc::new(DeliveryLedger::default());
@@ -157,12 +151,13 @@ pub async fn start_with_clock(
     let dlq = topology.topic(&topics::NOTIFIER_DLQ);
     let stats = Arc::new(StageStats::new("notifier"));
     let retry_stats = Arc::new(StageStats::new("notifier.delivery-retries"));
+    let mut loops = StageLoops::default();
     let alerts = spawn(
         &config.kafka,
         &topics::ALERTS_ENRICHED,
         producer.clone(),
         AlertHandler(Arc::clone(&delivery)),
-        runner_settings("notifier", &dlq),
+        RunnerSettings::new("notifier", &dlq),
         Arc::clone(&stats),
         shutdown.clone(),
     )?;
@@ -171,25 +166,16 @@ pub async fn start_with_clock(
         &topics::DELIVERY_RETRIES,
         producer,
         DeliveryRetryHandler(delivery),
-        runner_settings("notifier.delivery-retries", &dlq),
+        RunnerSettings::new("notifier.delivery-retries", &dlq),
         Arc::clone(&retry_stats),
         shutdown,
     )?;
+    loops.push("alerts", alerts);
+    loops.push("delivery-retries", retries);
     Ok(RunningNotifier {
         stats,
         retry_stats,
         ledger,
-        alerts,
-        retries,
+        loops,
     })
-}
-
-fn runner_settings(stage: &'static str, dlq: &str) -> RunnerSettings {
-    RunnerSettings {
-        stage,
-        dlq_topic: dlq.to_owned(),
-        max_in_flight: 256,
-        initial_backoff: Duration::from_millis(250),
-        max_backoff: Duration::from_secs(15),
-    }
 }

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use survey_contracts::{
-    AvroCodec, CodecError, Contract, DeliveryRetry, EnrichedAlert, Topology, topics,
-};
+use survey_contracts::{AvroCodec, Contract, DeliveryRetry, EnrichedAlert, Topology, topics};
 use survey_runtime::dead_letter::dead_letter;
+use survey_runtime::stage::{decode_input, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
 use tracing::Instrument;
 
@@ -24,7 +23,7 @@ use crate::plan::{AttemptOutcome, Pending, after_attempt, pending_targets};
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Header naming the target of a dead-lettered delivery.
-pub const DLQ_TARGET_HEADER: &str = "dlq.target";
+pub const DLQ_TARGET_HEADER: &str = survey_runtime::dead_letter::headers::TARGET;
 
 /// What both handlers share.
 pub struct Delivery {
@@ -58,24 +57,9 @@ pub struct AlertHandler(pub Arc<Delivery>);
 #[derive(Debug, Clone)]
 pub struct DeliveryRetryHandler(pub Arc<Delivery>);
 
-fn codec_error(error: CodecError) -> StageError {
-    if error.is_retriable() {
-        StageError::Retriable(error.to_string())
-    } else {
-        StageError::Poison {
-            code: error.code(),
-            message: error.to_string(),
-        }
-    }
-}
-
 impl Delivery {
     async fn decode<T: Contract>(&self, input: &InputRecord<'_>) -> Result<T, StageError> {
-        let payload = input.payload.ok_or_else(|| StageError::Poison {
-            code: "empty_payload",
-            message: "record has no value".to_owned(),
-        })?;
-        self.codec.decode(payload).await.map_err(codec_error)
+        decode_input(&self.codec, input).await
     }
 
     async fn attempt(
@@ -173,15 +157,7 @@ impl Delivery {
         value: &T,
         input: &InputRecord<'_>,
     ) -> Result<OutputRecord, StageError> {
-        let topic = self.topology.topic(spec);
-        let payload = self
-            .codec
-            .encode(&topic, value)
-            .await
-            .map_err(codec_error)?;
-        let mut record = OutputRecord::new(topic, key.as_bytes(), payload);
-        record.headers = input.headers.clone();
-        Ok(record)
+        encode_output(&self.codec, self.topology.topic(spec), key, value, input).await
     }
 }
 

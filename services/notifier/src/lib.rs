@@ -14,7 +14,7 @@
 //! - [`plan`]: which targets need what, and what an attempt leads to (pure);
 //! - [`ledger`]: the delivery ledger table;
 //! - [`deliver`]: the handlers;
-//! - [`app`]: wiring.
+//! - [`app`] wires them.
 
 pub mod app;
 pub mod channels;

@@ -38,6 +38,8 @@ pub fn pending_targets(alert: &EnrichedAlert, ledger: &DeliveryLedger) -> Vec<Pe
 }
 
 /// What one delivery attempt leads to.
+// Built once per record and moved straight on; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptOutcome {
     /// Delivered: write the ledger record.

@@ -144,13 +144,14 @@ pub fn notifier_config(options: &PipelineOptions, sandbox: &Sandbox) -> Notifier
 }
 
 fn genesys(sandbox: &Sandbox) -> GenesysConfig {
-    let mut config = GenesysConfig::default();
-    config.api_url = Some(sandbox.base_url());
-    config.login_url = Some(sandbox.base_url());
-    config.client_id = "survey-alerts-demo".to_owned();
-    config.client_secret = SecretString::from("demo-client-secret".to_owned());
-    config.request_timeout = Duration::from_secs(5);
-    config
+    GenesysConfig {
+        api_url: Some(sandbox.base_url()),
+        login_url: Some(sandbox.base_url()),
+        client_id: "survey-alerts-demo".to_owned(),
+        client_secret: SecretString::from("demo-client-secret".to_owned()),
+        request_timeout: Duration::from_secs(5),
+        ..GenesysConfig::default()
+    }
 }
 
 /// Starts ingest, filter, enricher and notifier against `sandbox`.
