@@ -146,8 +146,13 @@ pub async fn start_with_clock(
         topology: topology.clone(),
         clock,
     });
-    let producer: FutureProducer =
-        kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
+    // No lingering: the ledger write closes the one at-least-once window
+    // (a channel accepted a message, its ledger record is not yet written).
+    let mut producer_config = kafka::producer_config(&config.kafka, config.delivery_timeout);
+    if !config.kafka.librdkafka.contains_key("linger.ms") {
+        producer_config.set("linger.ms", "0");
+    }
+    let producer: FutureProducer = producer_config.create()?;
     let dlq = topology.topic(&topics::NOTIFIER_DLQ);
     let stats = Arc::new(StageStats::new("notifier"));
     let retry_stats = Arc::new(StageStats::new("notifier.delivery-retries"));

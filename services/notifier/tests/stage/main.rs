@@ -277,3 +277,75 @@ async fn an_undecodable_alert_goes_to_the_dlq_and_the_stage_goes_on() {
     shutdown.trigger();
     notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
 }
+
+#[tokio::test]
+async fn a_notifier_killed_mid_stream_loses_nothing_and_repeats_nothing() {
+    use survey_test_support::process::{free_port, spawn, wait_ready};
+
+    let harness = Harness::new().await;
+    let config = harness.config();
+    let env = [
+        ("SLACK_API_URL", config.slack.api_url.clone()),
+        ("SLACK_BOT_TOKEN", "xoxb-test".to_owned()),
+        // Long pacing, so the kill can land between two deliveries rather
+        // than inside the documented window (after Slack accepted a message,
+        // before its ledger record was acknowledged).
+        (
+            "SURVEY_ALERTS__SLACK__MIN_INTERVAL_PER_CHANNEL",
+            "1500ms".to_owned(),
+        ),
+    ];
+    let binary = env!("CARGO_BIN_EXE_survey-notifier");
+    let port = free_port();
+    let mut notifier = spawn(binary, &harness.kafka, port, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        wait_ready(
+            &format!("http://127.0.0.1:{port}/readyz"),
+            Duration::from_secs(60)
+        )
+        .await
+    );
+
+    let ids: Vec<String> = (0..8).map(|i| unique(&format!("kill-{i}"))).collect();
+    for id in &ids {
+        harness.send(&alert(id, &[("slack", "#billing")])).await;
+    }
+    let state = harness.sandbox.state();
+    let some = state
+        .wait_for(ARRIVAL, |s| {
+            ids.iter()
+                .filter(|id| about(&s.slack_messages(), id) > 0)
+                .count()
+                >= 3
+        })
+        .await;
+    assert!(some, "nothing was delivered before the kill");
+    // Well after the last delivery's ledger write, well before the next send.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _ = std::process::Command::new("kill")
+        .arg("-KILL")
+        .arg(notifier.id().to_string())
+        .status();
+    let _ = notifier.wait();
+
+    let port = free_port();
+    let mut restarted = spawn(binary, &harness.kafka, port, &env).unwrap_or_else(|e| panic!("{e}"));
+    let all = state
+        .wait_for(Duration::from_secs(90), |s| {
+            ids.iter().all(|id| about(&s.slack_messages(), id) > 0)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+    assert!(all, "an alert was lost across the kill");
+    let repeated: Vec<(&String, usize)> = ids
+        .iter()
+        .map(|id| (id, about(&state.slack_messages(), id)))
+        .filter(|(_, count)| *count != 1)
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "delivered more than once: {repeated:?}"
+    );
+}
