@@ -34,6 +34,12 @@ pub enum ApiError {
         /// Seconds for `Retry-After`.
         retry_after_secs: u32,
     },
+    /// The route exists, but not for this method.
+    #[error("method not allowed; POST JSON to /webhooks/survey")]
+    MethodNotAllowed,
+    /// No such route.
+    #[error("not found; POST JSON to /webhooks/survey")]
+    NotFound,
     /// A bug or a configuration error on our side.
     #[error("internal error")]
     Internal,
@@ -49,6 +55,8 @@ impl ApiError {
             Self::Unauthorized(AuthError::ForbiddenSource) => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotFound => StatusCode::NOT_FOUND,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -68,14 +68,22 @@ async fn handle_survey(
     }
     let body = to_bytes(body, state.max_body_bytes)
         .await
-        .map_err(|_| ApiError::TooLarge(state.max_body_bytes))?;
+        .map_err(|error| unreadable_body(&error, state.max_body_bytes))?;
 
-    let header_str = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    // A credential that is present but not visible ASCII is a wrong one, not
+    // a missing one.
+    let credential = |name: &str| {
+        headers
+            .get(name)
+            .map(|value| value.to_str().unwrap_or_default())
+    };
     state.auth.check(
-        header_str(SIGNATURE_HEADER),
-        header_str(header::AUTHORIZATION.as_str()),
+        credential(SIGNATURE_HEADER),
+        credential(header::AUTHORIZATION.as_str()),
         &body,
     )?;
+
+    let header_str = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
 
     let is_json = header_str(header::CONTENT_TYPE.as_str()).is_some_and(|content_type| {
         let essence = content_type.split(';').next().unwrap_or_default().trim();
@@ -139,6 +147,28 @@ async fn handle_survey(
             Err(ApiError::Internal)
         }
     }
+}
+
+/// Why the body could not be read: over the limit (413), or broken on the
+/// wire, such as a malformed chunked encoding (400). `to_bytes` passes the
+/// connection's own errors on as `axum::Error`; anything else is its limit.
+fn unreadable_body(error: &axum::Error, max_body_bytes: usize) -> ApiError {
+    match std::error::Error::source(error) {
+        Some(source) if source.is::<axum::Error>() => {
+            ApiError::MalformedJson(format!("the body could not be read: {error}"))
+        }
+        _ => ApiError::TooLarge(max_body_bytes),
+    }
+}
+
+/// A known path with the wrong method: the JSON error, not an empty 405.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// An unknown path: the JSON error, not an empty 404.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
 }
 
 /// `GET /metrics`: Prometheus metrics.

@@ -90,6 +90,8 @@ impl Application {
             .route("/readyz", get(routes::readyz))
             .with_state(state)
             .route("/metrics", get(routes::metrics))
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .fallback(routes::not_found)
             .layer(axum::middleware::from_fn(routes::count_requests));
         let listener = TcpListener::bind(config.listen_addr)
             .await

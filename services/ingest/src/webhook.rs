@@ -86,11 +86,20 @@ pub fn parse_survey(
         MAX_COMMENT_LEN,
     )?
     .filter(|comment| !comment.trim().is_empty());
-    let other_answers: BTreeMap<String, String> = answers
+    let other_answers = answers
         .iter()
         .filter(|(key, _)| !matches!(key.as_str(), "q1_csat" | "q2_comments"))
-        .map(|(key, value)| (key.clone(), value.to_string()))
-        .collect();
+        .map(|(key, value)| {
+            if key.contains('\0') {
+                Err(ValidationError::new(
+                    "data.answers",
+                    "a question key contains a NUL character",
+                ))
+            } else {
+                Ok((key.clone(), value.to_string()))
+            }
+        })
+        .collect::<Result<BTreeMap<String, String>, ValidationError>>()?;
 
     let routing = match data.get("routingData") {
         None | Some(Value::Null) => None,
@@ -234,7 +243,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             (
                 "data.id",
                 Box::new(|b| {
@@ -338,5 +348,190 @@ mod tests {
             assert_eq!(rejected_field(&bad), field, "{bad}");
         }
         assert_eq!(rejected_field(&json!([1, 2])), "$");
+    }
+
+    #[test]
+    fn a_nul_in_a_question_key_is_refused() {
+        let mut bad = body();
+        bad["data"]["answers"]["q3\u{0}nps"] = json!(4);
+        assert_eq!(rejected_field(&bad), "data.answers");
+    }
+
+    #[test]
+    fn of_duplicated_keys_the_last_one_counts() {
+        let text = r#"{"event":"survey.response.created","data":{"id":"r-1","interactionId":"c-1",
+            "submittedAt":"2023-10-27T10:00:00Z","answers":{"q1_csat":2,"q1_csat":9}}}"#;
+        let value: Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(rejected_field(&value), "data.answers.q1_csat");
+    }
+
+    /// Bounded fuzzing for every `cargo test`: arbitrary bytes, and the guide's
+    /// example with random values in its fields, truncated and with flipped
+    /// bytes, go through `serde_json` and `parse_survey`. Nothing may panic, and
+    /// whatever is accepted must hold the record's invariants. The cargo-fuzz
+    /// target (`services/ingest/fuzz`) runs the same check without bounds.
+    mod fuzz {
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        use super::*;
+
+        /// The fields of the example body, as JSON pointers.
+        const POINTERS: &[&str] = &[
+            "/event",
+            "/data",
+            "/data/id",
+            "/data/surveyId",
+            "/data/interactionId",
+            "/data/submittedAt",
+            "/data/answers",
+            "/data/answers/q1_csat",
+            "/data/answers/q2_comments",
+            "/data/answers/q3_nps",
+            "/data/routingData",
+            "/data/routingData/queueId",
+            "/data/routingData/agentId",
+            "/data/routingData/agentName",
+        ];
+
+        /// One of the example's fields, or a new answer under a random key.
+        fn pointer() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => proptest::sample::select(POINTERS).prop_map(str::to_owned),
+                1 => "[a-z0-9_\\x00]{1,8}".prop_map(|key| format!("/data/answers/{key}")),
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                (-2i64..8).prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                Just(json!(SURVEY_RESPONSE_CREATED)),
+                "2023-10-2[0-9]T[01][0-9]:[0-5][0-9]:00(\\.[0-9]{1,9})?(Z|[+-]0[0-9]:00)"
+                    .prop_map(Value::from),
+                "[a-z0-9 .-]{0,12}".prop_map(Value::from),
+                "\\PC{0,16}".prop_map(Value::from),
+                "[ \t\r\n]{0,3}".prop_map(Value::from),
+                "[a\\x00]{1,4}".prop_map(Value::from),
+                (120usize..140).prop_map(|n| Value::from("i".repeat(n))),
+                (250usize..260).prop_map(|n| Value::from("n".repeat(n))),
+                (8180usize..8200).prop_map(|n| Value::from("c".repeat(n))),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            leaf().prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                    proptest::collection::btree_map("[a-z_\\x00]{0,8}", inner, 0..4)
+                        .prop_map(|map| Value::Object(map.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Sets (or with `None` removes) the field at `pointer`, where its
+        /// parent is still an object.
+        fn put(body: &mut Value, pointer: &str, value: Option<Value>) {
+            let (parent, key) = pointer.rsplit_once('/').unwrap_or(("", pointer));
+            if let Some(Value::Object(map)) = body.pointer_mut(parent) {
+                match value {
+                    Some(value) => map.insert(key.to_owned(), value),
+                    None => map.remove(key),
+                };
+            }
+        }
+
+        fn check_invariants(survey: &SurveyResponse) -> Result<(), TestCaseError> {
+            prop_assert!((1..=5).contains(&survey.csat), "csat {}", survey.csat);
+            prop_assert_eq!(survey.event.as_str(), SURVEY_RESPONSE_CREATED);
+            prop_assert_eq!(survey.received_at, NOW);
+            prop_assert!(survey.submitted_at <= NOW + BOUNDS.max_future_millis);
+            prop_assert!(survey.submitted_at >= NOW - BOUNDS.max_age_millis);
+            for id in [&survey.response_id, &survey.interaction_id] {
+                prop_assert!(!id.trim().is_empty(), "blank id {id:?}");
+                prop_assert!(id.len() <= MAX_ID_LEN);
+            }
+            for id in [&survey.survey_id, &survey.queue_id, &survey.agent_id] {
+                prop_assert!(id.as_ref().is_none_or(|id| id.len() <= MAX_ID_LEN));
+            }
+            prop_assert!(
+                survey
+                    .agent_name
+                    .as_ref()
+                    .is_none_or(|name| name.len() <= MAX_NAME_LEN)
+            );
+            let comment_fits = survey.comment.as_ref().is_none_or(|comment| {
+                comment.len() <= MAX_COMMENT_LEN && !comment.trim().is_empty()
+            });
+            prop_assert!(comment_fits, "comment {:?}", survey.comment);
+            prop_assert!(!survey.other_answers.contains_key("q1_csat"));
+            prop_assert!(!survey.other_answers.contains_key("q2_comments"));
+            let texts = [&survey.response_id, &survey.event, &survey.interaction_id]
+                .into_iter()
+                .chain(
+                    [
+                        &survey.survey_id,
+                        &survey.comment,
+                        &survey.queue_id,
+                        &survey.agent_id,
+                        &survey.agent_name,
+                    ]
+                    .into_iter()
+                    .flatten(),
+                )
+                .chain(survey.other_answers.iter().flat_map(|(k, v)| [k, v]));
+            for text in texts {
+                prop_assert!(!text.contains('\0'), "NUL in {text:?}");
+            }
+            Ok(())
+        }
+
+        fn check_bytes(bytes: &[u8]) -> Result<(), TestCaseError> {
+            if let Ok(value) = serde_json::from_slice::<Value>(bytes)
+                && let Ok(survey) = parse_survey(&value, NOW, BOUNDS)
+            {
+                check_invariants(&survey)?;
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                check_bytes(&bytes)?;
+            }
+
+            #[test]
+            fn mutated_examples_never_panic_and_accepted_ones_hold_the_invariants(
+                edits in proptest::collection::vec(
+                    (pointer(), proptest::option::weighted(0.85, value())),
+                    0..4,
+                ),
+                cut in proptest::option::weighted(0.2, any::<Index>()),
+                flips in proptest::collection::vec((any::<Index>(), any::<u8>()), 0..3),
+            ) {
+                let mut example = body();
+                for (pointer, value) in edits {
+                    put(&mut example, &pointer, value);
+                }
+                let mut bytes = serde_json::to_vec(&example).unwrap_or_default();
+                if let Some(cut) = cut {
+                    bytes.truncate(cut.index(bytes.len() + 1));
+                }
+                for (at, byte) in flips {
+                    if !bytes.is_empty() {
+                        let at = at.index(bytes.len());
+                        bytes[at] = byte;
+                    }
+                }
+                check_bytes(&bytes)?;
+            }
+        }
     }
 }
