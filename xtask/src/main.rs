@@ -4,6 +4,7 @@
 //! Maven are needed) and is the one entry point for running the test suite against them.
 //! Argument parsing lives here; the work is done in [`stack`] and [`test_cmd`].
 
+mod bench;
 mod stack;
 mod test_cmd;
 
@@ -23,6 +24,9 @@ Commands:
                       registry: the ones in KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL if both
                       are set, else a running local stack, else a fresh local stack that is
                       stopped and wiped afterwards
+  bench [-- ARGS...]  Build survey-bench (release), run it against the broker and registry found
+                      as for `test` (a local stack it had to start is stopped afterwards) and
+                      write docs/BENCHMARKS.md; ARGS go to survey-bench (`--help` lists them)
   help                Show this help
 
 Environment:
@@ -77,6 +81,14 @@ fn run(args: &[String]) -> Result<ExitCode> {
             };
             let extra: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
             test_cmd::run(&extra)
+        }
+        ["bench", rest @ ..] => {
+            let rest = match rest {
+                ["--", tail @ ..] => tail,
+                other => other,
+            };
+            let extra: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+            bench::run(&extra)
         }
         _ => bail!(
             "unknown command `{}`; `cargo xtask help` lists the commands",
