@@ -560,6 +560,18 @@ impl From<survey_contracts::CodecError> for StageError {
     }
 }
 
+/// For delay topics: `Err(NotDue)` until `due_at` (epoch milliseconds) has
+/// come, so the runner pauses the partition instead of sleeping.
+pub fn due(due_at: i64, now: i64) -> Result<(), StageError> {
+    if now >= due_at {
+        return Ok(());
+    }
+    let wait = u64::try_from(due_at - now).unwrap_or_default();
+    Err(StageError::NotDue {
+        wait: Duration::from_millis(wait),
+    })
+}
+
 /// Decodes an input's value as `T`; a missing value is a poison record.
 pub async fn decode_input<T: survey_contracts::Contract>(
     codec: &survey_contracts::AvroCodec,

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use survey_contracts::{
@@ -13,7 +12,7 @@ use survey_contracts::{
     RecordingRetry, Topology, topics,
 };
 use survey_genesys::{GenesysClient, GenesysError, InteractionDetails, RecordingStatus};
-use survey_runtime::stage::{decode_input, encode_output};
+use survey_runtime::stage::{decode_input, due, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler};
 
 use crate::assemble::{AlertParts, assemble, handled_by};
@@ -283,12 +282,7 @@ impl StageHandler for RecordingRetryHandler {
         let enrichment = &self.0;
         let retry: RecordingRetry = enrichment.decode(input).await?;
         let now = (enrichment.clock)();
-        if now < retry.due_at {
-            let wait = u64::try_from(retry.due_at - now).unwrap_or_default();
-            return Err(StageError::NotDue {
-                wait: Duration::from_millis(wait),
-            });
-        }
+        due(retry.due_at, now)?;
         let id = retry.alert.alert_id.clone();
         let status = enrichment.recording(&retry.alert.interaction.id).await;
         let output = match recheck(retry, &status, &enrichment.recording, now) {

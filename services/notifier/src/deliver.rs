@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::future::join_all;
 use survey_contracts::{AvroCodec, Contract, DeliveryRetry, EnrichedAlert, Topology, topics};
 use survey_runtime::dead_letter::dead_letter;
-use survey_runtime::stage::{decode_input, encode_output};
+use survey_runtime::stage::{decode_input, due, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
 use tracing::Instrument;
 
@@ -181,12 +181,7 @@ impl StageHandler for DeliveryRetryHandler {
         let delivery = &self.0;
         let retry: DeliveryRetry = delivery.decode(input).await?;
         let now = (delivery.clock)();
-        if now < retry.due_at {
-            let wait = u64::try_from(retry.due_at - now).unwrap_or_default();
-            return Err(StageError::NotDue {
-                wait: Duration::from_millis(wait),
-            });
-        }
+        due(retry.due_at, now)?;
         let previous = delivery.ledger.get(&retry.alert.alert_id, &retry.target);
         if previous
             .as_ref()
