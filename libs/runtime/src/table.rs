@@ -22,6 +22,31 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(120);
 const IDLE_PROBE: Duration = Duration::from_millis(200);
 
+/// The partitions of `topic`. A topic created a moment ago may not be in
+/// every broker's metadata yet, so an empty answer is asked again.
+async fn partitions(consumer: &StreamConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+            .with_context(|| format!("reading metadata of {topic}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if !partitions.is_empty() {
+            return Ok(partitions);
+        }
+        anyhow::ensure!(
+            started.elapsed() < METADATA_TIMEOUT,
+            "table topic {topic} does not exist"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A new topic's partitions may have no leader for a moment; ask again
 /// rather than fail the service's start.
 async fn watermarks(
@@ -65,16 +90,7 @@ pub async fn materialize<S: TableSink>(
     let consumer: StreamConsumer = crate::kafka::table_reader_config(settings)
         .create()
         .context("creating the table reader")?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .with_context(|| format!("reading metadata of {topic}"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    anyhow::ensure!(!partitions.is_empty(), "table topic {topic} does not exist");
+    let partitions = partitions(&consumer, topic).await?;
 
     let mut assignment = TopicPartitionList::new();
     let mut remaining: HashMap<i32, i64> = HashMap::new();

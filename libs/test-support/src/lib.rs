@@ -89,10 +89,17 @@ impl TopicReader {
             .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "20")
             .create()?;
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        // A topic created a moment ago may not be in the metadata yet.
         let mut assignment = TopicPartitionList::new();
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+        for _ in 0..50 {
+            let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                assignment.add_partition_offset(topic, partition.id(), Offset::Beginning)?;
+            }
+            if assignment.count() > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
         anyhow::ensure!(assignment.count() > 0, "topic {topic} has no partitions");
         consumer.assign(&assignment)?;
