@@ -151,3 +151,59 @@ pub async fn materialize<S: TableSink>(
         }
     }))
 }
+
+/// A table topic held in memory: values by key, shared between the
+/// follower that writes it and the handlers that read it.
+#[derive(Debug)]
+pub struct KeyedTable<V> {
+    entries: std::sync::RwLock<HashMap<String, V>>,
+}
+
+impl<V> Default for KeyedTable<V> {
+    fn default() -> Self {
+        Self {
+            entries: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V: Clone> KeyedTable<V> {
+    /// The value of `key`, if any.
+    pub fn get(&self, key: &str) -> Option<V> {
+        self.entries.read().ok()?.get(key).cloned()
+    }
+
+    /// Stores `value` under `key` unless `keep_existing(existing, &value)`
+    /// says the stored one wins.
+    pub fn upsert(&self, key: String, value: V, keep_existing: impl Fn(&V, &V) -> bool) {
+        if let Ok(mut entries) = self.entries.write() {
+            if entries
+                .get(&key)
+                .is_some_and(|existing| keep_existing(existing, &value))
+            {
+                return;
+            }
+            entries.insert(key, value);
+        }
+    }
+
+    /// Forgets `key` (a tombstone on the topic).
+    pub fn remove(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(key);
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.entries
+            .read()
+            .map(|entries| entries.len())
+            .unwrap_or_default()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

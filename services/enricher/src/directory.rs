@@ -1,53 +1,46 @@
 //! The queue directory: the compacted directory topic held in memory as a
 //! table (stream-table join), with the Genesys API as the fallback on a miss.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use survey_contracts::{AvroCodec, Person, QueueDirectoryEntry};
 use survey_genesys::{GenesysClient, GenesysError, Queue, User};
-use survey_runtime::table::TableSink;
+use survey_runtime::table::{KeyedTable, TableSink};
 
 use crate::routing_file::QueueRoute;
 
 /// Queue entries by queue id.
 #[derive(Debug, Default)]
 pub struct QueueDirectory {
-    entries: RwLock<HashMap<String, QueueDirectoryEntry>>,
+    entries: KeyedTable<QueueDirectoryEntry>,
 }
 
 impl QueueDirectory {
     /// The entry of `queue_id`, if known.
     pub fn get(&self, queue_id: &str) -> Option<QueueDirectoryEntry> {
-        self.entries.read().ok()?.get(queue_id).cloned()
+        self.entries.get(queue_id)
     }
 
     /// Adds or replaces an entry.
     pub fn insert(&self, entry: QueueDirectoryEntry) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.insert(entry.queue_id.clone(), entry);
-        }
+        self.entries
+            .upsert(entry.queue_id.clone(), entry, |_, _| false);
     }
 
     /// Forgets a queue (a tombstone on the topic).
     pub fn remove(&self, queue_id: &str) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.remove(queue_id);
-        }
+        self.entries.remove(queue_id);
     }
 
     /// Number of known queues.
     pub fn len(&self) -> usize {
-        self.entries
-            .read()
-            .map(|entries| entries.len())
-            .unwrap_or_default()
+        self.entries.len()
     }
 
     /// True when no queue is known.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 }
 

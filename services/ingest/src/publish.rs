@@ -109,15 +109,6 @@ impl Publisher {
         &self.topic
     }
 
-    /// Whether the producer holds an open connection to a broker right now
-    /// (a cheap, non-blocking readiness signal for the ops endpoint).
-    pub fn is_connected(&self) -> bool {
-        self.producer
-            .client()
-            .fetch_metadata(None, Duration::from_millis(500))
-            .is_ok()
-    }
-
     /// Waits for in-flight records on shutdown.
     pub fn flush(&self, timeout: Duration) {
         let _ = self.producer.flush(timeout);

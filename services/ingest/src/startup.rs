@@ -113,9 +113,16 @@ impl Application {
     /// the producer.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr()?, "ingest listening");
-        let publisher = self.publisher.clone();
+        // The ops endpoint's readiness is a flag a background task keeps
+        // current, so the probe never blocks on a metadata request.
+        let connected = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(watch_readiness(
+            self.publisher.clone(),
+            std::sync::Arc::clone(&connected),
+            shutdown.clone(),
+        ));
         let ready: survey_runtime::ops::Readiness =
-            std::sync::Arc::new(move || publisher.is_connected());
+            std::sync::Arc::new(move || connected.load(std::sync::atomic::Ordering::Relaxed));
         survey_runtime::ops::serve(self.ops_addr, ready, shutdown.clone()).await?;
         let service = self
             .router
@@ -127,6 +134,24 @@ impl Application {
             .context("serving HTTP")?;
         self.publisher.flush(Duration::from_secs(10));
         Ok(())
+    }
+}
+
+async fn watch_readiness(
+    publisher: Publisher,
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    shutdown: Shutdown,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = shutdown.triggered() => return,
+            _ = every.tick() => {}
+        }
+        connected.store(
+            publisher.ready().await,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 

@@ -1,50 +1,40 @@
 //! The delivery ledger: which revision of which alert each target already
 //! has, read back from its compacted topic at start and kept current.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use survey_contracts::{AvroCodec, DeliveryRecord, NotificationTarget};
-use survey_runtime::table::TableSink;
+use survey_runtime::table::{KeyedTable, TableSink};
 
 /// Ledger entries by `alert id|channel:address`.
 #[derive(Debug, Default)]
 pub struct DeliveryLedger {
-    entries: RwLock<HashMap<String, DeliveryRecord>>,
+    entries: KeyedTable<DeliveryRecord>,
 }
 
 impl DeliveryLedger {
     /// The newest delivery of `alert_id` to `target`, if any.
     pub fn get(&self, alert_id: &str, target: &NotificationTarget) -> Option<DeliveryRecord> {
-        let key = DeliveryRecord::key_for(alert_id, target);
-        self.entries.read().ok()?.get(&key).cloned()
+        self.entries.get(&DeliveryRecord::key_for(alert_id, target))
     }
 
     /// Records a delivery; an older revision never replaces a newer one.
     pub fn record(&self, delivery: DeliveryRecord) {
         let key = DeliveryRecord::key_for(&delivery.alert_id, &delivery.target);
-        if let Ok(mut entries) = self.entries.write() {
-            match entries.get(&key) {
-                Some(existing) if existing.revision >= delivery.revision => {}
-                _ => {
-                    entries.insert(key, delivery);
-                }
-            }
-        }
+        self.entries.upsert(key, delivery, |existing, new| {
+            existing.revision >= new.revision
+        });
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries
-            .read()
-            .map(|entries| entries.len())
-            .unwrap_or_default()
+        self.entries.len()
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 }
 
