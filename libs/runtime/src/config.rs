@@ -28,9 +28,32 @@ pub struct KafkaSettings {
     /// Create missing topics and register schemas at start-up. Turn off where
     /// topics are managed elsewhere (Strimzi `KafkaTopic` resources).
     pub provision_on_start: bool,
+    /// Static group membership id of this instance (`GROUP_INSTANCE_ID`),
+    /// stable across restarts of the same replica (a pod name, say). A
+    /// restarted consumer then rejoins with its old partitions at once instead
+    /// of waiting for a rebalance, and a transactional stage fences the
+    /// transaction its predecessor left open. Unset: dynamic membership.
+    pub group_instance_id: Option<String>,
+    /// Delivery guarantee of the consume-transform-produce stages
+    /// (`PROCESSING_GUARANTEE`): `exactly-once` (Kafka transactions, the
+    /// default) or `at-least-once` (acknowledged outputs, then the offset).
+    pub processing_guarantee: ProcessingGuarantee,
     /// Extra librdkafka properties, passed through unchanged; they override
     /// the service's own settings.
     pub librdkafka: BTreeMap<String, String>,
+}
+
+/// How a stage ties its outputs to its input offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProcessingGuarantee {
+    /// Outputs and input offsets are committed in one Kafka transaction;
+    /// `read_committed` consumers never see an output twice or half.
+    #[default]
+    ExactlyOnce,
+    /// Offsets are stored after the outputs are acknowledged; a crash can
+    /// repeat outputs, which consumers deduplicate by business key.
+    AtLeastOnce,
 }
 
 impl Default for KafkaSettings {
@@ -41,6 +64,8 @@ impl Default for KafkaSettings {
             topic_prefix: String::new(),
             replication_factor: 1,
             provision_on_start: true,
+            group_instance_id: None,
+            processing_guarantee: ProcessingGuarantee::default(),
             librdkafka: BTreeMap::new(),
         }
     }
@@ -59,6 +84,8 @@ pub const COMMON_ENV_ALIASES: &[(&str, &str)] = &[
     ("SCHEMA_REGISTRY_URL", "kafka.schema_registry_url"),
     ("TOPIC_PREFIX", "kafka.topic_prefix"),
     ("REPLICATION_FACTOR", "kafka.replication_factor"),
+    ("GROUP_INSTANCE_ID", "kafka.group_instance_id"),
+    ("PROCESSING_GUARANTEE", "kafka.processing_guarantee"),
     ("OPS_ADDR", "ops_addr"),
     ("SHUTDOWN_TIMEOUT", "shutdown_timeout"),
 ];

@@ -45,8 +45,51 @@ pub fn consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", "20")
         .set("queued.max.messages.kbytes", "16384");
+    if let Some(instance) = &settings.group_instance_id {
+        config.set("group.instance.id", instance);
+    }
     apply_passthrough(&mut config, settings);
     config
+}
+
+/// How long a transaction may stay open before the coordinator aborts it.
+/// It bounds how long a crashed instance's open transaction holds back
+/// `read_committed` readers when no successor fences it sooner.
+pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A consumer for a transactional stage: like [`consumer_config`], but its
+/// offsets are committed only inside the stage's transactions.
+pub fn transactional_consumer_config(settings: &KafkaSettings, group: &str) -> ClientConfig {
+    let mut config = consumer_config(settings, group);
+    config.set("enable.auto.commit", "false");
+    apply_passthrough(&mut config, settings);
+    config
+}
+
+/// Turns a producer configuration into a transactional one with id
+/// `transactional_id`. Records wait for acknowledgement no longer than the
+/// transaction may stay open.
+pub fn make_transactional(config: &mut ClientConfig, transactional_id: &str) {
+    let timeout = TRANSACTION_TIMEOUT.as_millis();
+    let message_timeout = config
+        .get("message.timeout.ms")
+        .and_then(|value| value.parse::<u128>().ok())
+        .map_or(timeout, |value| value.min(timeout));
+    config
+        .set("transactional.id", transactional_id)
+        .set("transaction.timeout.ms", timeout.to_string())
+        .set("message.timeout.ms", message_timeout.to_string());
+}
+
+/// The transactional id of a stage instance: stable across restarts when
+/// the instance has a static identity (so a restart fences its predecessor's
+/// open transaction), otherwise unique per process. Zombies are fenced by the
+/// consumer group generation either way (KIP-447).
+pub fn transactional_id(settings: &KafkaSettings, group: &str) -> String {
+    match &settings.group_instance_id {
+        Some(instance) => format!("{group}.{instance}"),
+        None => format!("{group}.{}", uuid::Uuid::new_v4().simple()),
+    }
 }
 
 /// A consumer that assigns partitions itself (to read a table topic from its
@@ -120,6 +163,25 @@ mod tests {
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(config.get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("message.timeout.ms"), Some("3000"));
+    }
+
+    #[test]
+    fn transactional_stages_commit_offsets_only_in_transactions() {
+        let mut settings = KafkaSettings::default();
+        settings.group_instance_id = Some("filter-0".to_owned());
+        let consumer = transactional_consumer_config(&settings, "g");
+        assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
+        assert_eq!(consumer.get("group.instance.id"), Some("filter-0"));
+        assert_eq!(transactional_id(&settings, "g"), "g.filter-0");
+        let mut producer = producer_config(&settings, Duration::from_secs(120));
+        make_transactional(&mut producer, "g.filter-0");
+        assert_eq!(producer.get("transactional.id"), Some("g.filter-0"));
+        assert_eq!(producer.get("message.timeout.ms"), Some("10000"));
+        settings.group_instance_id = None;
+        assert_ne!(
+            transactional_id(&settings, "g"),
+            transactional_id(&settings, "g")
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod trace_context;
 
 pub use config::{KafkaSettings, load_config};
 pub use shutdown::Shutdown;
-pub use stage::{InputRecord, OutputRecord, StageError, StageHandler, StageRunner};
+pub use stage::{InputRecord, OutputRecord, ProcessingGuarantee, StageError, StageHandler};
 pub use stats::StageStats;
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use rdkafka::producer::FutureProducer;
 use survey_contracts::{AvroCodec, TopicSpec, topics};
 use survey_genesys::GenesysClient;
 use survey_runtime::provision::ProvisionSettings;
@@ -110,8 +109,8 @@ pub async fn start_with_clock(
         topology: topology.clone(),
         clock,
     });
-    let producer: FutureProducer =
-        kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
+    let producer = kafka::producer_config(&config.kafka, config.delivery_timeout);
+    let guarantee = config.kafka.processing_guarantee;
     let dlq = topology.topic(&topics::ENRICHER_DLQ);
     let stats = Arc::new(StageStats::new("enricher"));
     let retry_stats = Arc::new(StageStats::new("enricher.recording-retries"));
@@ -121,7 +120,7 @@ pub async fn start_with_clock(
         &topics::SURVEY_RESPONSES_ACTIONABLE,
         producer.clone(),
         ActionableHandler(Arc::clone(&enrichment)),
-        RunnerSettings::new("enricher", &dlq),
+        RunnerSettings::new("enricher", &dlq, guarantee),
         Arc::clone(&stats),
         shutdown.clone(),
     )?;
@@ -130,7 +129,7 @@ pub async fn start_with_clock(
         &topics::RECORDING_RETRIES,
         producer,
         RecordingRetryHandler(enrichment),
-        RunnerSettings::new("enricher.recording-retries", &dlq),
+        RunnerSettings::new("enricher.recording-retries", &dlq, guarantee),
         Arc::clone(&retry_stats),
         shutdown,
     )?;

@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use rdkafka::producer::FutureProducer;
 use survey_contracts::{AvroCodec, DedupMarker, topics};
 use survey_runtime::provision::ProvisionSettings;
 use survey_runtime::service::prepare;
@@ -78,8 +77,7 @@ pub async fn start_with_clock(
     let remembered = seen.lock().map(|s| s.len()).unwrap_or_default();
     tracing::info!(remembered, "seen-set loaded");
 
-    let producer: FutureProducer =
-        kafka::producer_config(&config.kafka, config.delivery_timeout).create()?;
+    let producer = kafka::producer_config(&config.kafka, config.delivery_timeout);
 
     let stats = Arc::new(StageStats::new("filter"));
     let handler = FilterHandler::new(
@@ -98,7 +96,9 @@ pub async fn start_with_clock(
         RunnerSettings {
             stage: "filter",
             dlq_topic: topology.topic(&topics::FILTER_DLQ),
+            guarantee: config.kafka.processing_guarantee,
             max_in_flight: config.max_in_flight,
+            commit_interval: config.commit_interval,
             initial_backoff: std::time::Duration::from_millis(200),
             max_backoff: std::time::Duration::from_secs(10),
         },

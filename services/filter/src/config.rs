@@ -20,8 +20,14 @@ pub struct FilterConfig {
     /// (`DEDUP_WINDOW`, for example `24h`); also the dedup topic's retention.
     #[serde(with = "humantime_serde")]
     pub dedup_window: Duration,
-    /// Inputs whose outputs may await acknowledgement at once.
+    /// Inputs whose outputs may await acknowledgement at once; under
+    /// exactly-once, the most inputs in one transaction.
     pub max_in_flight: usize,
+    /// Under exactly-once, how long a transaction collects inputs before it
+    /// commits (`COMMIT_INTERVAL`): the latency the filter adds, against
+    /// the cost of a commit.
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
     /// How long an output may wait for Kafka's acknowledgement before the
     /// filter stops (and, restarted, reprocesses from the stored offset).
     #[serde(with = "humantime_serde")]
@@ -41,6 +47,7 @@ impl Default for FilterConfig {
             rules: RuleSettings::default(),
             dedup_window: survey_contracts::topics::DEFAULT_DEDUP_WINDOW,
             max_in_flight: 10_000,
+            commit_interval: Duration::from_millis(100),
             delivery_timeout: Duration::from_secs(120),
             ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
             shutdown_timeout: Duration::from_secs(30),
@@ -52,4 +59,5 @@ impl Default for FilterConfig {
 pub const ENV_ALIASES: &[(&str, &str)] = &[
     ("DEDUP_WINDOW", "dedup_window"),
     ("SCORE_THRESHOLD", "rules.score_threshold"),
+    ("COMMIT_INTERVAL", "commit_interval"),
 ];

@@ -45,6 +45,11 @@ impl SeenSet {
             .or_insert(first_seen);
     }
 
+    /// Forgets `response_id`, whose emission was rolled back.
+    pub fn forget(&mut self, response_id: &str) {
+        self.entries.remove(&digest(response_id));
+    }
+
     /// Forgets entries older than the window.
     pub fn expire(&mut self, now: i64) {
         let window = self.window_millis;
@@ -86,6 +91,16 @@ mod tests {
         seen.expire(11_000);
         assert_eq!(seen.len(), 1);
         assert!(seen.contains("b", 11_000));
+    }
+
+    #[test]
+    fn a_rolled_back_emission_is_forgotten() {
+        let mut seen = SeenSet::new(Duration::from_secs(10));
+        seen.insert("a", 1_000);
+        seen.insert("b", 1_000);
+        seen.forget("a");
+        assert!(!seen.contains("a", 1_000));
+        assert!(seen.contains("b", 1_000));
     }
 
     #[test]

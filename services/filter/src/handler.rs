@@ -23,6 +23,9 @@ pub struct FilterHandler {
     dedup_topic: String,
     stats: Arc<StageStats>,
     clock: Clock,
+    /// Ids remembered since the last commit; forgotten again on an abort, so
+    /// the re-handled inputs are not taken for duplicates of themselves.
+    uncommitted: Vec<String>,
 }
 
 impl std::fmt::Debug for FilterHandler {
@@ -51,6 +54,7 @@ impl FilterHandler {
             dedup_topic: topology.topic(&topics::SURVEY_RESPONSES_DEDUP),
             stats,
             clock,
+            uncommitted: Vec::new(),
         }
     }
 }
@@ -90,12 +94,26 @@ impl StageHandler for FilterHandler {
         .await?;
         let remember =
             encode_output(&self.codec, self.dedup_topic.clone(), &id, &marker, input).await?;
-        // Remembered before the acknowledgement: a failed delivery stops the
-        // stage, and the restarted one rebuilds the set from the topic.
+        // Remembered before the commit: an abort forgets it again, and a
+        // failed delivery stops the stage, whose restart rebuilds the set
+        // from the topic.
         if let Ok(mut seen) = self.seen.lock() {
             seen.insert(&id, now);
         }
+        self.uncommitted.push(id.clone());
         tracing::info!(response_id = %id, reasons = actionable.reasons.len(), "actionable response");
         Ok(vec![forward, remember])
+    }
+
+    fn committed(&mut self) {
+        self.uncommitted.clear();
+    }
+
+    fn aborted(&mut self) {
+        if let Ok(mut seen) = self.seen.lock() {
+            for id in self.uncommitted.drain(..) {
+                seen.forget(&id);
+            }
+        }
     }
 }

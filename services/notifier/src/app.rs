@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use rdkafka::producer::FutureProducer;
 use secrecy::ExposeSecret;
 use survey_contracts::{AvroCodec, TopicSpec, topics};
 use survey_genesys::GenesysClient;
 use survey_runtime::provision::ProvisionSettings;
 use survey_runtime::service::{StageLoops, prepare};
-use survey_runtime::stage::{RunnerSettings, spawn};
+use survey_runtime::stage::{ProcessingGuarantee, RunnerSettings, spawn};
 use survey_runtime::table::materialize;
 use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
 
@@ -152,7 +151,9 @@ pub async fn start_with_clock(
     if !config.kafka.librdkafka.contains_key("linger.ms") {
         producer_config.set("linger.ms", "0");
     }
-    let producer: FutureProducer = producer_config.create()?;
+    // The channels are outside Kafka, so no transaction could cover them:
+    // the ledger deduplicates instead.
+    let guarantee = ProcessingGuarantee::AtLeastOnce;
     let dlq = topology.topic(&topics::NOTIFIER_DLQ);
     let stats = Arc::new(StageStats::new("notifier"));
     let retry_stats = Arc::new(StageStats::new("notifier.delivery-retries"));
@@ -160,18 +161,18 @@ pub async fn start_with_clock(
     let alerts = spawn(
         &config.kafka,
         &topics::ALERTS_ENRICHED,
-        producer.clone(),
+        producer_config.clone(),
         AlertHandler(Arc::clone(&delivery)),
-        RunnerSettings::new("notifier", &dlq),
+        RunnerSettings::new("notifier", &dlq, guarantee),
         Arc::clone(&stats),
         shutdown.clone(),
     )?;
     let retries = spawn(
         &config.kafka,
         &topics::DELIVERY_RETRIES,
-        producer,
+        producer_config,
         DeliveryRetryHandler(delivery),
-        RunnerSettings::new("notifier.delivery-retries", &dlq),
+        RunnerSettings::new("notifier.delivery-retries", &dlq, guarantee),
         Arc::clone(&retry_stats),
         shutdown,
     )?;

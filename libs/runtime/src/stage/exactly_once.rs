@@ -1,0 +1,333 @@
+//! Exactly-once: consume-transform-produce in Kafka transactions.
+//!
+//! Inputs are handled in batches. A batch opens a transaction at its first
+//! input; its outputs are produced into it, and after `commit_interval` (or
+//! `max_in_flight` inputs) the next input offsets go into it with the
+//! consumer's group metadata (`send_offsets_to_transaction`, KIP-447) and it
+//! commits. Outputs and offsets become visible to `read_committed` readers
+//! together or not at all.
+//!
+//! - An abortable error (a failed delivery, a rebalance that moved a
+//!   partition, a timed-out transaction) aborts the batch, rewinds its
+//!   partitions to the batch's first inputs, tells the handler to roll back,
+//!   and handles the inputs again.
+//! - A fatal one (this producer was fenced by a newer instance with the same
+//!   transactional id) stops the stage without committing anything more.
+//! - The transactional calls block, so they run on the blocking pool, never
+//!   on an async worker.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::Instant;
+
+use super::intake::{Intake, sleep_until_or_never};
+use super::{Delivery, Position, RunnerSettings, StageHandler, Taken, enqueue, take};
+use crate::shutdown::Shutdown;
+use crate::stats::StageStats;
+
+/// How long one blocking transactional call may take before it is retried.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Consumes until `shutdown`, committing a transaction per batch. On a clean
+/// stop the open batch is committed; on an error it is aborted.
+pub(super) async fn run<H: StageHandler>(
+    mut intake: Intake,
+    producer: FutureProducer,
+    mut handler: H,
+    settings: RunnerSettings,
+    stats: Arc<StageStats>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut stage = Transactional {
+        producer,
+        settings,
+        stats,
+        batch: Batch::default(),
+    };
+    if !stage.init(&shutdown).await? {
+        return Ok(());
+    }
+    let consumer = Arc::clone(&intake.consumer);
+    let outcome = loop {
+        let commit_at = stage.commit_at();
+        let has_room = stage.batch.inputs < stage.settings.max_in_flight;
+        tokio::select! {
+            biased;
+            () = shutdown.triggered() => break Ok(()),
+            () = sleep_until_or_never(commit_at) => {
+                if let Err(error) = stage.settle(&mut intake, &mut handler, &shutdown).await {
+                    break Err(error);
+                }
+            }
+            () = sleep_until_or_never(intake.next_resume()) => intake.resume_due(),
+            received = consumer.recv(), if has_room => {
+                let message = match received {
+                    Ok(message) => message,
+                    Err(error) => match intake.fatal_error() {
+                        Some(fatal) => break Err(anyhow::anyhow!("consumer failed: {fatal}")),
+                        None => {
+                            tracing::warn!(stage = stage.settings.stage, %error, "consumer error");
+                            continue;
+                        }
+                    },
+                };
+                let taken = take(&mut intake, &message, &mut handler, &stage.settings, &stage.stats, &shutdown).await;
+                match taken {
+                    Ok(Taken::Outputs { position, outputs, span }) => {
+                        if let Err(error) = stage.add(position, outputs, &shutdown, &span).await {
+                            break Err(error);
+                        }
+                    }
+                    Ok(Taken::Paused) => {}
+                    Ok(Taken::ShutDown) => break Ok(()),
+                    Err(error) => break Err(error),
+                }
+            }
+        }
+    };
+    if stage.batch.is_open() {
+        match &outcome {
+            Ok(()) => stage.settle(&mut intake, &mut handler, &shutdown).await?,
+            Err(_) => {
+                // Nothing of the unfinished batch becomes visible; a restart
+                // handles its inputs again.
+                if let Err(error) = stage.abort().await {
+                    tracing::warn!(stage = stage.settings.stage, %error, "abort on stop failed");
+                }
+            }
+        }
+    }
+    outcome
+}
+
+/// The inputs handled in the open transaction.
+#[derive(Default)]
+struct Batch {
+    opened_at: Option<Instant>,
+    inputs: usize,
+    /// Per partition: the first offset handled in this batch, and the next
+    /// offset to read after it.
+    partitions: BTreeMap<(String, i32), (i64, i64)>,
+    deliveries: Vec<Delivery>,
+}
+
+impl Batch {
+    fn is_open(&self) -> bool {
+        self.opened_at.is_some()
+    }
+
+    fn next_offsets(&self) -> anyhow::Result<TopicPartitionList> {
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), (_, next)) in &self.partitions {
+            offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        Ok(offsets)
+    }
+}
+
+/// How a failed transactional call is handled.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// Call it again.
+    Retriable,
+    /// Abort the transaction and handle the batch again.
+    Abortable,
+    /// This producer cannot go on (fenced, or a fatal librdkafka error).
+    Fatal,
+}
+
+fn classify(error: &KafkaError) -> Failure {
+    match error {
+        KafkaError::Transaction(error) if error.is_fatal() => Failure::Fatal,
+        KafkaError::Transaction(error) if error.txn_requires_abort() => Failure::Abortable,
+        KafkaError::Transaction(error) if error.is_retriable() => Failure::Retriable,
+        _ => Failure::Fatal,
+    }
+}
+
+struct Transactional {
+    producer: FutureProducer,
+    settings: RunnerSettings,
+    stats: Arc<StageStats>,
+    batch: Batch,
+}
+
+impl Transactional {
+    /// Registers the transactional id, fencing any earlier producer with the
+    /// same id and aborting what it left open. `Ok(false)`: shutdown came
+    /// first.
+    async fn init(&mut self, shutdown: &Shutdown) -> anyhow::Result<bool> {
+        let mut backoff = self.settings.initial_backoff;
+        loop {
+            let producer = self.producer.clone();
+            let result =
+                tokio::task::spawn_blocking(move || producer.init_transactions(CALL_TIMEOUT))
+                    .await?;
+            match result {
+                Ok(()) => return Ok(true),
+                Err(error) if classify(&error) == Failure::Retriable => {
+                    tracing::warn!(stage = self.settings.stage, %error, "transactions not ready yet");
+                }
+                Err(error) => anyhow::bail!("cannot start transactions: {error}"),
+            }
+            tokio::select! {
+                () = shutdown.triggered() => return Ok(false),
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(self.settings.max_backoff);
+        }
+    }
+
+    /// When the open batch should commit: after the commit interval, or at
+    /// once when it is full.
+    fn commit_at(&self) -> Option<Instant> {
+        let opened = self.batch.opened_at?;
+        if self.batch.inputs >= self.settings.max_in_flight {
+            return Some(Instant::now());
+        }
+        Some(opened + self.settings.commit_interval)
+    }
+
+    /// Puts one handled input and its outputs into the open transaction,
+    /// opening one if needed. A dropped input (no outputs) still moves the
+    /// offsets the transaction commits.
+    async fn add(
+        &mut self,
+        position: Position,
+        outputs: Vec<super::OutputRecord>,
+        shutdown: &Shutdown,
+        span: &tracing::Span,
+    ) -> anyhow::Result<()> {
+        if !self.batch.is_open() {
+            // Local state change only: no network round trip.
+            self.producer
+                .begin_transaction()
+                .map_err(|error| anyhow::anyhow!("cannot begin a transaction: {error}"))?;
+            self.batch.opened_at = Some(Instant::now());
+        }
+        let deliveries = enqueue(&self.producer, outputs, shutdown, span).await?;
+        self.batch.deliveries.extend(deliveries);
+        self.batch.inputs += 1;
+        let range = self
+            .batch
+            .partitions
+            .entry((position.topic, position.partition))
+            .or_insert((position.offset, position.offset + 1));
+        range.1 = position.offset + 1;
+        Ok(())
+    }
+
+    /// Commits the open batch with its offsets, or aborts and rewinds it.
+    async fn settle<H: StageHandler>(
+        &mut self,
+        intake: &mut Intake,
+        handler: &mut H,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<()> {
+        let offsets = self.batch.next_offsets()?;
+        let mut backoff = self.settings.initial_backoff;
+        loop {
+            let metadata = intake
+                .consumer
+                .group_metadata()
+                .ok_or_else(|| anyhow::anyhow!("the consumer has no group metadata"))?;
+            let producer = self.producer.clone();
+            let offsets = offsets.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                producer.send_offsets_to_transaction(&offsets, &metadata, CALL_TIMEOUT)?;
+                producer.commit_transaction(CALL_TIMEOUT)
+            })
+            .await?;
+            let error = match result {
+                Ok(()) => {
+                    let batch = std::mem::take(&mut self.batch);
+                    for delivery in batch.deliveries {
+                        if delivery.await.is_ok() {
+                            self.stats.record_out();
+                        }
+                    }
+                    handler.committed();
+                    tracing::debug!(
+                        stage = self.settings.stage,
+                        inputs = batch.inputs,
+                        "transaction committed"
+                    );
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            match classify(&error) {
+                Failure::Retriable => {
+                    tracing::warn!(stage = self.settings.stage, %error, "commit failed, retrying");
+                }
+                Failure::Abortable => {
+                    tracing::warn!(stage = self.settings.stage, %error, inputs = self.batch.inputs, "transaction aborted; its inputs will be handled again");
+                    self.abort().await?;
+                    self.rewind(intake);
+                    handler.aborted();
+                    self.stats.retry();
+                    // Pause before the batch is handled again, so a broker
+                    // outage does not spin.
+                    tokio::select! {
+                        () = shutdown.triggered() => {}
+                        () = tokio::time::sleep(self.settings.initial_backoff) => {}
+                    }
+                    return Ok(());
+                }
+                Failure::Fatal => {
+                    anyhow::bail!(
+                        "{} stopped: transaction failed fatally: {error}",
+                        self.settings.stage
+                    )
+                }
+            }
+            tokio::select! {
+                () = shutdown.triggered() => {}
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(self.settings.max_backoff);
+        }
+    }
+
+    /// Aborts the open transaction; its records stay invisible to
+    /// `read_committed` readers.
+    async fn abort(&mut self) -> anyhow::Result<()> {
+        self.batch.deliveries.clear();
+        let mut backoff = self.settings.initial_backoff;
+        loop {
+            let producer = self.producer.clone();
+            let result =
+                tokio::task::spawn_blocking(move || producer.abort_transaction(CALL_TIMEOUT))
+                    .await?;
+            match result {
+                Ok(()) => return Ok(()),
+                Err(error) if classify(&error) == Failure::Retriable => {
+                    tracing::warn!(stage = self.settings.stage, %error, "abort failed, retrying");
+                }
+                Err(error) => {
+                    anyhow::bail!("{} stopped: abort failed: {error}", self.settings.stage)
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.settings.max_backoff);
+        }
+    }
+
+    /// Moves every partition of the aborted batch back to its first input.
+    fn rewind(&mut self, intake: &Intake) {
+        let batch = std::mem::take(&mut self.batch);
+        for ((topic, partition), (first, _)) in batch.partitions {
+            // A partition a rebalance took is read again by its new owner
+            // from the last committed offset.
+            if let Err(error) = intake.rewind(&topic, partition, first) {
+                tracing::debug!(stage = self.settings.stage, %error, topic, partition, "rewind skipped");
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The consuming side both loops share: the subscribed consumer, partitions
+//! paused until their next record is due, and the lag gauge.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::time::Instant;
+
+use super::InputRecord;
+use crate::shutdown::Shutdown;
+
+/// A subscribed consumer and the partitions it holds back.
+pub(super) struct Intake {
+    /// The consumer; the loops receive from a clone of this handle.
+    pub consumer: Arc<StreamConsumer>,
+    /// Its consumer group, for spans.
+    pub group: String,
+    stage: &'static str,
+    paused: BinaryHeap<Reverse<(Instant, String, i32)>>,
+}
+
+impl Intake {
+    /// Wraps a subscribed consumer and starts reporting its lag.
+    pub fn new(
+        consumer: StreamConsumer,
+        group: String,
+        stage: &'static str,
+        shutdown: &Shutdown,
+    ) -> Self {
+        let consumer = Arc::new(consumer);
+        tokio::spawn(report_lag(Arc::clone(&consumer), stage, shutdown.clone()));
+        Self {
+            consumer,
+            group,
+            stage,
+            paused: BinaryHeap::new(),
+        }
+    }
+
+    /// The `process <topic>` span of one input.
+    pub fn process_span(&self, input: &InputRecord<'_>) -> tracing::Span {
+        tracing::info_span!(
+            "process",
+            otel.name = %format!("process {}", input.topic),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = input.topic,
+            messaging.consumer.group.name = %self.group,
+            messaging.destination.partition.id = input.partition,
+            messaging.kafka.offset = input.offset,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        )
+    }
+
+    /// A consumer error that ends the loop (for example a fenced static
+    /// member), as opposed to one librdkafka recovers from by itself.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.consumer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code:?}: {reason}"))
+    }
+
+    /// When the earliest paused partition is due.
+    pub fn next_resume(&self) -> Option<Instant> {
+        self.paused.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Pauses the input's partition and rewinds it to the input, so that
+    /// nothing behind it is read before it is due.
+    pub fn pause_until(&mut self, input: &InputRecord<'_>, wait: Duration) -> anyhow::Result<()> {
+        let mut partition = TopicPartitionList::new();
+        partition.add_partition(input.topic, input.partition);
+        self.consumer.pause(&partition)?;
+        self.rewind(input.topic, input.partition, input.offset)?;
+        self.paused.push(Reverse((
+            Instant::now() + wait,
+            input.topic.to_owned(),
+            input.partition,
+        )));
+        Ok(())
+    }
+
+    /// Moves the partition's position back to `offset`.
+    pub fn rewind(&self, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
+        self.consumer.seek(
+            topic,
+            partition,
+            Offset::Offset(offset),
+            Duration::from_secs(10),
+        )?;
+        Ok(())
+    }
+
+    /// Resumes every paused partition whose wait is over.
+    pub fn resume_due(&mut self) {
+        let now = Instant::now();
+        while self
+            .paused
+            .peek()
+            .is_some_and(|Reverse((at, _, _))| *at <= now)
+        {
+            let Some(Reverse((_, topic, partition))) = self.paused.pop() else {
+                break;
+            };
+            let mut resumed = TopicPartitionList::new();
+            resumed.add_partition(&topic, partition);
+            // A rebalance may have taken the partition meanwhile; its new
+            // owner starts unpaused.
+            if let Err(error) = self.consumer.resume(&resumed) {
+                tracing::debug!(stage = self.stage, %error, topic, partition, "resume skipped");
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+pub(super) async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Publishes the consumer's lag per assigned partition every few seconds.
+/// The watermark calls block, so they run off the async workers.
+async fn report_lag(consumer: Arc<StreamConsumer>, stage: &'static str, shutdown: Shutdown) {
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            () = shutdown.triggered() => return,
+            _ = every.tick() => {}
+        }
+        let consumer = Arc::clone(&consumer);
+        let lags = tokio::task::spawn_blocking(move || partition_lags(&consumer)).await;
+        for (topic, partition, lag) in lags.unwrap_or_default() {
+            metrics::gauge!(
+                crate::metrics::names::CONSUMER_LAG,
+                "stage" => stage,
+                "topic" => topic,
+                "partition" => partition.to_string()
+            )
+            .set(lag as f64);
+        }
+    }
+}
+
+fn partition_lags(consumer: &StreamConsumer) -> Vec<(String, i32, i64)> {
+    let Ok(positions) = consumer.position() else {
+        return Vec::new();
+    };
+    positions
+        .elements()
+        .iter()
+        .filter_map(|element| {
+            let (_, high) = consumer
+                .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(2))
+                .ok()?;
+            let lag = match element.offset() {
+                Offset::Offset(position) => (high - position).max(0),
+                _ => high,
+            };
+            Some((element.topic().to_owned(), element.partition(), lag))
+        })
+        .collect()
+}
