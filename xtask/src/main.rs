@@ -18,7 +18,10 @@ Usage: cargo xtask <command>
 
 Commands:
   stack up            Fetch (once) and start Kafka + Apicurio Registry on 127.0.0.1 (idempotent)
-  stack down [--wipe] Stop them; --wipe also deletes the Kafka data (next `up` reformats)
+  stack down [--wipe] [kafka|registry]
+                      Stop them (or one); --wipe also deletes the data (next `up` reformats)
+  stack kill kafka|registry
+                      SIGKILL one component (a crash); `stack up` starts it again
   stack status        Show pid, liveness, port and log of each component
   test [-- ARGS...]   Run `cargo test --workspace --all-targets ARGS...` against a broker and
                       registry: the ones in KAFKA_BOOTSTRAP_SERVERS + SCHEMA_REGISTRY_URL if both
@@ -27,6 +30,13 @@ Commands:
   bench [-- ARGS...]  Build survey-bench (release), run it against the broker and registry found
                       as for `test` (a local stack it had to start is stopped afterwards) and
                       write docs/BENCHMARKS.md; ARGS go to survey-bench (`--help` lists them)
+  faults [--short] [-- ARGS...]
+                      Fault-injection suite (tools/faults) on a private stack (ports 29092,
+                      29093, 28081, 29000; state in target/faults/stack): kills and restarts
+                      every service, the broker and the registry, Genesys and Slack faults;
+                      counts what the sandbox's sinks received. The full form writes
+                      docs/FAULTS.md; `test` runs --short after `cargo test`. ARGS go to
+                      survey-faults (`--help` lists them)
   help                Show this help
 
 Environment:
@@ -34,8 +44,13 @@ Environment:
                       Ports of the local stack
   SURVEY_ALERTS_CACHE Where Kafka and Apicurio are fetched to ($HOME/.cache/survey-alerts)
   JAVA_HOME           Java used to run them (else `java` from PATH)
-
-State (data, logs, pid files, generated configs) lives in <workspace>/.stack/.";
+  SURVEY_ALERTS_STACK_DIR
+                      State directory (data, logs, pid files, generated configs) instead of
+                      <workspace>/.stack/
+  SURVEY_ALERTS_REGISTRY_PERSIST=1
+                      Keep the registry's schemas on disk in the state directory
+  SURVEY_ALERTS_SKIP_FAULTS=1
+                      `test` skips the short fault-injection suite";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,6 +83,17 @@ fn run(args: &[String]) -> Result<ExitCode> {
             stack::Stack::from_env()?.down(true)?;
             Ok(ExitCode::SUCCESS)
         }
+        ["stack", "down", component] | ["stack", "down", component, "--wipe"] => {
+            let component = stack::Component::from_name(component)?;
+            let wipe = words.last() == Some(&"--wipe");
+            stack::Stack::from_env()?.stop(&[component], wipe)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ["stack", "kill", component] => {
+            let component = stack::Component::from_name(component)?;
+            stack::Stack::from_env()?.kill(component)?;
+            Ok(ExitCode::SUCCESS)
+        }
         ["stack", "status"] => {
             stack::Stack::from_env()?.status();
             Ok(ExitCode::SUCCESS)
@@ -81,6 +107,16 @@ fn run(args: &[String]) -> Result<ExitCode> {
             };
             let extra: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
             test_cmd::run(&extra)
+        }
+        ["faults", rest @ ..] => {
+            let short = rest.first() == Some(&"--short");
+            let rest = if short { &rest[1..] } else { rest };
+            let rest = match rest {
+                ["--", tail @ ..] => tail,
+                other => other,
+            };
+            let extra: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
+            stack::faults::run(short, &extra)
         }
         ["bench", rest @ ..] => {
             let rest = match rest {

@@ -3,7 +3,8 @@
 //! Runs `cargo test` against a real broker and registry: the ones named by
 //! `KAFKA_BOOTSTRAP_SERVERS` + `SCHEMA_REGISTRY_URL` when both are set; else the local stack
 //! if it already runs (left running); else a freshly started local stack, stopped and wiped
-//! afterwards (also when the tests fail), so such runs are hermetic.
+//! afterwards (also when the tests fail), so such runs are hermetic. Then the short form of
+//! the fault-injection suite runs on a private stack ([`crate::stack::faults`]).
 
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
@@ -65,11 +66,25 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     let status = cmd.status().context("running cargo test")?;
     drop(guard);
 
-    Ok(match status.code() {
+    let tests = match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         // Killed by a signal.
         None => ExitCode::FAILURE,
+    };
+    // The short fault-injection suite runs last, on a private stack of its own, so that
+    // stopping and killing its broker cannot disturb any other test. A run that selects
+    // packages or tests is a targeted one and skips it.
+    if !extra.is_empty() || non_empty_env("SURVEY_ALERTS_SKIP_FAULTS").is_some() {
+        println!("xtask test: short fault-injection suite skipped (`cargo xtask faults --short`)");
+        return Ok(tests);
+    }
+    println!("xtask test: short fault-injection suite (`cargo xtask faults --short`)");
+    let faults = crate::stack::faults::run(true, &[])?;
+    Ok(if faults == ExitCode::SUCCESS {
+        tests
+    } else {
+        ExitCode::FAILURE
     })
 }
 

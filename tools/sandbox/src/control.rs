@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `GET /healthz` | | `ok` |
 //! | `GET /sandbox/deliveries` | | Slack, Teams, email and coaching deliveries |
+//! | `GET /sandbox/counts` | | how many of each, and how many injected faults are left |
 //! | `GET /sandbox/requests` | | call log and Genesys calls per route |
 //! | `GET /sandbox/conversations/{id}/polls` | | `{"polls": n}` recording polls |
 //! | `POST /sandbox/faults` | `{"route": "slack", "fault": {"kind": "status", "code": 429, "retry_after_secs": 2, "count": 3}}` | queue a fault |
@@ -35,6 +36,7 @@ pub(crate) fn router(state: SandboxState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/sandbox/deliveries", get(deliveries))
+        .route("/sandbox/counts", get(counts))
         .route("/sandbox/requests", get(requests))
         .route("/sandbox/conversations/{id}/polls", get(polls))
         .route("/sandbox/faults", post(add_fault).delete(clear_faults))
@@ -50,6 +52,10 @@ pub(crate) fn router(state: SandboxState) -> Router {
 
 async fn deliveries(State(state): State<SandboxState>) -> Response {
     Json(state.deliveries()).into_response()
+}
+
+async fn counts(State(state): State<SandboxState>) -> Response {
+    Json(state.counts()).into_response()
 }
 
 async fn requests(State(state): State<SandboxState>) -> Response {

@@ -235,6 +235,11 @@ impl FaultBook {
         self.outages.clear();
     }
 
+    /// How many faulted requests are still to come (outages not included).
+    pub fn pending(&self) -> u32 {
+        self.rules.iter().map(|r| r.remaining).sum()
+    }
+
     /// Whether an outage covers the request (no fault is used up).
     pub fn is_down(&mut self, service: Service, path: &str, now: Instant) -> bool {
         self.outages
@@ -289,8 +294,10 @@ mod tests {
             code: 429,
             retry_after_secs: Some(2),
         };
+        assert_eq!(book.pending(), 3);
         assert_eq!(slack(&mut book), fail429);
         assert_eq!(slack(&mut book), fail429);
+        assert_eq!(book.pending(), 1);
         assert_eq!(
             slack(&mut book),
             Verdict::Fail {

@@ -56,8 +56,8 @@ pub use seed::{
     SUPERVISOR_ROLE, UserSeed, WrapupSeed,
 };
 pub use state::{
-    CoachingAppointment, Deliveries, Email, RecordedRequest, SandboxState, SlackMessage,
-    SlackMethod, TeamsCard,
+    CoachingAppointment, Deliveries, DeliveryCounts, Email, RecordedRequest, SandboxState,
+    SlackMessage, SlackMethod, TeamsCard,
 };
 pub use teams::ADAPTIVE_CARD;
 

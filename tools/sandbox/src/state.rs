@@ -141,6 +141,22 @@ pub struct Deliveries {
     pub coaching: Vec<CoachingAppointment>,
 }
 
+/// How many deliveries each fake accepted, and how many injected faults are still to come,
+/// as `GET /sandbox/counts` shows it: cheap enough to poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DeliveryCounts {
+    /// Slack calls (posts and updates).
+    pub slack: usize,
+    /// Teams posts.
+    pub teams: usize,
+    /// Emails.
+    pub emails: usize,
+    /// Coaching appointments.
+    pub coaching: usize,
+    /// Faulted requests still queued (outages not included).
+    pub pending_faults: u32,
+}
+
 /// One HTTP request (or SMTP transaction) to a fake, faulted ones included.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordedRequest {
@@ -564,6 +580,17 @@ impl SandboxState {
             teams: s.teams_cards.clone(),
             emails: s.emails.clone(),
             coaching: s.coaching.clone(),
+        })
+    }
+
+    /// Delivery counts and pending faults.
+    pub fn counts(&self) -> DeliveryCounts {
+        self.with(|s| DeliveryCounts {
+            slack: s.slack_messages.len(),
+            teams: s.teams_cards.len(),
+            emails: s.emails.len(),
+            coaching: s.coaching.len(),
+            pending_faults: s.faults.pending(),
         })
     }
 

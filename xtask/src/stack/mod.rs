@@ -6,6 +6,7 @@
 //! `<workspace>/.stack/`. Processes are detached so they outlive `cargo xtask`, and are found
 //! again through their pid files.
 
+pub mod faults;
 mod fetch;
 mod kafka;
 mod net;
@@ -25,6 +26,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often start-up and shutdown are polled.
 const POLL: Duration = Duration::from_millis(250);
+/// Overrides the state directory (`<workspace>/.stack`).
+pub const STACK_DIR_VAR: &str = "SURVEY_ALERTS_STACK_DIR";
+/// `1` keeps the registry's schemas on disk in the state directory.
+pub const REGISTRY_PERSIST_VAR: &str = "SURVEY_ALERTS_REGISTRY_PERSIST";
 
 /// One process of the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +43,15 @@ pub enum Component {
 impl Component {
     /// Every component, in start order.
     pub const ALL: [Component; 2] = [Component::Kafka, Component::Registry];
+
+    /// Parses a component's name (`kafka` or `registry`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "kafka" => Ok(Component::Kafka),
+            "registry" => Ok(Component::Registry),
+            other => bail!("unknown component `{other}`: expected kafka or registry"),
+        }
+    }
 
     /// Short name used in file names and messages.
     fn name(self) -> &'static str {
@@ -120,18 +134,44 @@ pub struct Stack {
     cache: PathBuf,
     /// Ports to bind (on 127.0.0.1 only).
     ports: Ports,
+    /// Whether the registry keeps its schemas on disk (in `state`), so that it can be
+    /// stopped and started again without forgetting them (`SURVEY_ALERTS_REGISTRY_PERSIST`).
+    registry_persist: bool,
 }
 
 impl Stack {
-    /// Builds the stack description from the environment (ports, cache dir).
+    /// Builds the stack description from the environment: ports, cache dir, the state dir
+    /// (`SURVEY_ALERTS_STACK_DIR`, else `<workspace>/.stack`) and whether the registry
+    /// persists its schemas (`SURVEY_ALERTS_REGISTRY_PERSIST=1`).
     pub fn from_env() -> Result<Self> {
         let root = workspace_root();
+        let state = std::env::var_os(STACK_DIR_VAR)
+            .filter(|dir| !dir.is_empty())
+            .map_or_else(|| root.join(".stack"), PathBuf::from);
+        let registry_persist = std::env::var(REGISTRY_PERSIST_VAR)
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        Self::new(root, state, Ports::from_env()?, registry_persist)
+    }
+
+    /// A stack with explicit state dir and ports (the fault-injection run's private stack).
+    pub fn new(
+        root: PathBuf,
+        state: PathBuf,
+        ports: Ports,
+        registry_persist: bool,
+    ) -> Result<Self> {
         Ok(Self {
-            state: root.join(".stack"),
+            state,
             cache: fetch::cache_dir()?,
-            ports: Ports::from_env()?,
+            ports,
+            registry_persist,
             root,
         })
+    }
+
+    /// The state directory (data, logs, pid files).
+    pub fn state_dir(&self) -> &Path {
+        &self.state
     }
 
     /// The value for `KAFKA_BOOTSTRAP_SERVERS`.
@@ -200,6 +240,9 @@ impl Stack {
                 }
                 Component::Registry => {
                     let home = fetch::apicurio_home(&self.cache)?;
+                    if fresh {
+                        self.wipe_registry_data()?;
+                    }
                     registry::command(self, &home)?
                 }
             };
@@ -288,7 +331,32 @@ impl Stack {
             self.wipe_kafka_data()?;
             println!("kafka: data wiped ({})", self.kafka_data_dir().display());
         }
+        if wipe && components.contains(&Component::Registry) {
+            self.wipe_registry_data()?;
+        }
         Ok(())
+    }
+
+    /// `cargo xtask stack kill <component>`: SIGKILLs it (a crash, no clean shutdown), waits
+    /// until it is gone and removes its pid file.
+    pub fn kill(&self, component: Component) -> Result<()> {
+        let pid_file = self.pid_file(component);
+        let Some(pid) = process::read_pid(&pid_file)
+            .filter(|&pid| process::is_alive(pid, component.cmdline_marker()))
+        else {
+            println!("{component}: not running");
+            return remove_if_exists(&pid_file);
+        };
+        process::signal(pid, "KILL")?;
+        let since = Instant::now();
+        while process::is_alive(pid, component.cmdline_marker()) {
+            if since.elapsed() > STOP_TIMEOUT {
+                bail!("{component} (pid {pid}) survived SIGKILL");
+            }
+            std::thread::sleep(POLL);
+        }
+        println!("{component}: killed (pid {pid})");
+        remove_if_exists(&pid_file)
     }
 
     /// `cargo xtask stack status`: prints pid, liveness, port and log of each component.
@@ -523,6 +591,20 @@ impl Stack {
 
     fn kafka_data_dir(&self) -> PathBuf {
         self.kafka_dir().join("data")
+    }
+
+    /// Where the registry keeps its schemas when it persists them.
+    fn registry_data_dir(&self) -> PathBuf {
+        self.state.join("registry-data")
+    }
+
+    fn wipe_registry_data(&self) -> Result<()> {
+        let data = self.registry_data_dir();
+        if data.exists() {
+            std::fs::remove_dir_all(&data)
+                .with_context(|| format!("deleting {}", data.display()))?;
+        }
+        Ok(())
     }
 
     fn wipe_kafka_data(&self) -> Result<()> {

@@ -50,9 +50,18 @@ pub(super) fn command(stack: &Stack, home: &Path) -> Result<Command> {
         .arg(format!("-Dquarkus.http.port={}", p.registry))
         // Health and metrics live on a separate management interface (default port 9000).
         .arg("-Dquarkus.management.host=127.0.0.1")
-        .arg(format!("-Dquarkus.management.port={}", p.registry_mgmt))
-        .arg("-jar")
-        .arg(jar);
+        .arg(format!("-Dquarkus.management.port={}", p.registry_mgmt));
+    if stack.registry_persist {
+        // H2 on disk instead of the default in-memory database: schemas and their ids
+        // survive a restart, as they would with a real registry's storage.
+        let data = stack.registry_data_dir();
+        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        cmd.arg(format!(
+            "-Dapicurio.datasource.url=jdbc:h2:file:{}",
+            data.join("registry").display()
+        ));
+    }
+    cmd.arg("-jar").arg(jar);
     Ok(cmd)
 }
 

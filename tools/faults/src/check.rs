@@ -1,0 +1,379 @@
+//! Counting from the sinks: what the sandbox's Slack, Teams, SMTP and coaching fakes
+//! received, attributed to the surveys of the run, compared with what each survey must
+//! receive. Pure.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::plan::{Channel, Survey};
+
+/// One message a sink received for an alert of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Survey response id (= alert id).
+    pub survey: String,
+    /// Which sink.
+    pub channel: Channel,
+    /// The alert revision the message carries (coaching appointments carry none).
+    pub revision: Option<i64>,
+}
+
+/// Everything the sinks received, attributed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkRecord {
+    /// Messages of the run's alerts, per sink in arrival order.
+    pub deliveries: Vec<Delivery>,
+    /// Messages that name no alert of the run: each one is unexpected.
+    pub unattributed: Vec<String>,
+}
+
+/// Reads `GET /sandbox/deliveries`. Alert ids and revisions are read from the text the
+/// notifier renders (`alert <id>, revision <n>` in every Slack, Teams and e-mail message);
+/// coaching appointments are matched through their conversation (`conv-<id>`).
+pub fn attribute(deliveries: &Value, prefix: &str) -> SinkRecord {
+    let mut record = SinkRecord::default();
+    let list = |key: &str| {
+        deliveries
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (key, channel, field) in [
+        ("slack", Channel::Slack, "body"),
+        ("teams", Channel::Teams, "card"),
+        ("emails", Channel::Email, "text"),
+    ] {
+        for message in list(key) {
+            let text = match message.get(field) {
+                Some(Value::String(text)) => text.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            match alert_and_revision(&text, prefix) {
+                Some((survey, revision)) => record.deliveries.push(Delivery {
+                    survey,
+                    channel,
+                    revision: Some(revision),
+                }),
+                None => record.unattributed.push(format!("{key}: {}", clip(&text))),
+            }
+        }
+    }
+    let conversation_prefix = format!("conv-{prefix}");
+    for appointment in list("coaching") {
+        let survey = appointment
+            .get("conversation_ids")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find_map(|id| {
+                id.strip_prefix("conv-")
+                    .filter(|_| id.starts_with(&conversation_prefix))
+            });
+        match survey {
+            Some(survey) => record.deliveries.push(Delivery {
+                survey: survey.to_owned(),
+                channel: Channel::Coaching,
+                revision: None,
+            }),
+            None => record
+                .unattributed
+                .push(format!("coaching: {}", clip(&appointment.to_string()))),
+        }
+    }
+    record
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(160).collect()
+}
+
+/// Finds `<prefix><digits>, revision <digits>` in `text`.
+pub fn alert_and_revision(text: &str, prefix: &str) -> Option<(String, i64)> {
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        let after = &rest[at + prefix.len()..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0
+            && let Some(revision) = after[digits..].strip_prefix(", revision ")
+        {
+            let revision_digits: String =
+                revision.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(revision) = revision_digits.parse() {
+                return Some((format!("{prefix}{}", &after[..digits]), revision));
+            }
+        }
+        rest = &rest[at + prefix.len()..];
+    }
+    None
+}
+
+/// Totals over some surveys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Unique surveys.
+    pub surveys: usize,
+    /// Webhook posts answered 2xx (retries of the same survey included).
+    pub accepted_posts: usize,
+    /// Actionable surveys.
+    pub actionable: usize,
+    /// (survey, target) pairs that must receive the alert.
+    pub targets: usize,
+    /// Pairs that received it, with its final revision.
+    pub delivered: usize,
+    /// Pairs that did not (or not the final revision).
+    pub lost: usize,
+    /// Messages beyond the first for one (survey, target, revision), or beyond the first
+    /// coaching appointment.
+    pub duplicated: usize,
+    /// Messages with a lower revision than one the target already had.
+    pub regressions: usize,
+    /// Messages for surveys or targets that must receive nothing.
+    pub unexpected: usize,
+}
+
+impl Tally {
+    /// Adds `other` in.
+    pub fn add(&mut self, other: &Tally) {
+        self.surveys += other.surveys;
+        self.accepted_posts += other.accepted_posts;
+        self.actionable += other.actionable;
+        self.targets += other.targets;
+        self.delivered += other.delivered;
+        self.lost += other.lost;
+        self.duplicated += other.duplicated;
+        self.regressions += other.regressions;
+        self.unexpected += other.unexpected;
+    }
+
+    /// Whether nothing went wrong.
+    pub fn clean(&self) -> bool {
+        self.lost == 0 && self.duplicated == 0 && self.regressions == 0 && self.unexpected == 0
+    }
+}
+
+/// The outcome of one survey, with a line per problem.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Its counts (`surveys` = 1).
+    pub tally: Tally,
+    /// What went wrong, for the report.
+    pub problems: Vec<String>,
+}
+
+/// Deliveries grouped by survey and channel, in arrival order.
+pub type Grouped = BTreeMap<String, BTreeMap<Channel, Vec<Option<i64>>>>;
+
+/// Groups attributed deliveries.
+pub fn group(deliveries: &[Delivery]) -> Grouped {
+    let mut grouped = Grouped::new();
+    for delivery in deliveries {
+        grouped
+            .entry(delivery.survey.clone())
+            .or_default()
+            .entry(delivery.channel)
+            .or_default()
+            .push(delivery.revision);
+    }
+    grouped
+}
+
+/// Compares what `survey`'s targets received with what they must receive.
+///
+/// A revisioned target must end at the survey's final revision: the highest revision any
+/// of its targets received, and at least the kind's own (2 when the recording comes late).
+/// A target that skipped an intermediate revision (a newer one overtook a retry) is not a
+/// loss: the alert is superseded in place.
+pub fn judge(survey: &Survey, received: Option<&BTreeMap<Channel, Vec<Option<i64>>>>) -> Outcome {
+    let mut outcome = Outcome::default();
+    let tally = &mut outcome.tally;
+    tally.surveys = 1;
+    let empty = BTreeMap::new();
+    let received = received.unwrap_or(&empty);
+    let channels = survey.kind.channels();
+    if survey.kind.actionable() {
+        tally.actionable = 1;
+    }
+    let final_revision = received
+        .iter()
+        .filter(|(channel, _)| channel.revisioned())
+        .flat_map(|(_, revisions)| revisions.iter().flatten().copied())
+        .max()
+        .unwrap_or(0)
+        .max(survey.kind.final_revision());
+    for (&channel, revisions) in received {
+        if !channels.contains(&channel) {
+            tally.unexpected += revisions.len();
+            outcome.problems.push(format!(
+                "{}: {} unexpected {} message(s)",
+                survey.id,
+                revisions.len(),
+                channel.name()
+            ));
+        }
+    }
+    for &channel in channels {
+        tally.targets += 1;
+        let revisions = received.get(&channel).map_or(&[][..], Vec::as_slice);
+        if !channel.revisioned() {
+            if revisions.is_empty() {
+                tally.lost += 1;
+                outcome
+                    .problems
+                    .push(format!("{}: {} never delivered", survey.id, channel.name()));
+            } else {
+                tally.delivered += 1;
+                if revisions.len() > 1 {
+                    tally.duplicated += revisions.len() - 1;
+                    outcome.problems.push(format!(
+                        "{}: {} delivered {} times",
+                        survey.id,
+                        channel.name(),
+                        revisions.len()
+                    ));
+                }
+            }
+            continue;
+        }
+        let seen: Vec<i64> = revisions.iter().flatten().copied().collect();
+        if seen.iter().max() == Some(&final_revision) {
+            tally.delivered += 1;
+        } else {
+            tally.lost += 1;
+            outcome.problems.push(format!(
+                "{}: {} got revisions {seen:?}, final revision {final_revision} missing",
+                survey.id,
+                channel.name()
+            ));
+        }
+        let mut distinct = seen.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < seen.len() {
+            tally.duplicated += seen.len() - distinct.len();
+            outcome.problems.push(format!(
+                "{}: {} got revisions {seen:?} (duplicates)",
+                survey.id,
+                channel.name()
+            ));
+        }
+        let regressions = seen.windows(2).filter(|w| w[1] < w[0]).count();
+        if regressions > 0 {
+            tally.regressions += regressions;
+            outcome.problems.push(format!(
+                "{}: {} got revisions {seen:?} (regressed)",
+                survey.id,
+                channel.name()
+            ));
+        }
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{Kind, survey};
+
+    fn by_kind(kind: Kind) -> Survey {
+        (0..20)
+            .map(|i| survey("t", i))
+            .find(|s| s.kind == kind)
+            .unwrap_or_else(|| survey("t", 0))
+    }
+
+    fn received(pairs: &[(Channel, &[Option<i64>])]) -> BTreeMap<Channel, Vec<Option<i64>>> {
+        pairs.iter().map(|(c, r)| (*c, r.to_vec())).collect()
+    }
+
+    #[test]
+    fn ids_and_revisions_are_read_from_rendered_text() {
+        let text = "x · alert fxab-12, revision 2 · y";
+        assert_eq!(
+            alert_and_revision(text, "fxab-"),
+            Some(("fxab-12".to_owned(), 2))
+        );
+        assert_eq!(alert_and_revision("alert fxab-12 only", "fxab-"), None);
+        assert_eq!(
+            alert_and_revision("fxab-x fxab-3, revision 1.", "fxab-"),
+            Some(("fxab-3".to_owned(), 1))
+        );
+    }
+
+    #[test]
+    fn deliveries_are_attributed_per_sink() {
+        let deliveries = json!({
+            "slack": [{"body": {"blocks": [{"text": "alert fxr-8, revision 1"}]}}],
+            "teams": [{"card": {"body": [{"text": "Alert fxr-8, revision 1"}]}}],
+            "emails": [{"text": "Alert fxr-8, revision 1. Sent"}, {"text": "spam"}],
+            "coaching": [{"conversation_ids": ["conv-fxr-8"]}, {"conversation_ids": ["other"]}],
+        });
+        let record = attribute(&deliveries, "fxr-");
+        assert_eq!(record.deliveries.len(), 4);
+        assert_eq!(record.unattributed.len(), 2);
+        assert!(record.deliveries.iter().all(|d| d.survey == "fxr-8"));
+    }
+
+    #[test]
+    fn an_agent_alert_everywhere_once_is_clean() {
+        let s = by_kind(Kind::Agent);
+        let got = received(&[
+            (Channel::Slack, &[Some(1)]),
+            (Channel::Teams, &[Some(1)]),
+            (Channel::Email, &[Some(1)]),
+            (Channel::Coaching, &[None]),
+        ]);
+        let outcome = judge(&s, Some(&got));
+        assert!(outcome.tally.clean(), "{:?}", outcome.problems);
+        assert_eq!(outcome.tally.delivered, 4);
+    }
+
+    #[test]
+    fn missing_duplicate_and_regressed_messages_are_counted() {
+        let s = by_kind(Kind::AgentLateRecording);
+        let got = received(&[
+            (Channel::Slack, &[Some(1), Some(2), Some(2)]),
+            (Channel::Teams, &[Some(2), Some(1)]),
+            (Channel::Email, &[Some(1)]),
+            (Channel::Coaching, &[None, None]),
+        ]);
+        let tally = judge(&s, Some(&got)).tally;
+        assert_eq!(tally.lost, 1, "e-mail never got revision 2");
+        assert_eq!(
+            tally.duplicated, 2,
+            "one Slack repeat, one extra appointment"
+        );
+        assert_eq!(tally.regressions, 1);
+        assert_eq!(tally.delivered, 3);
+    }
+
+    #[test]
+    fn a_late_recording_needs_revision_2_and_may_skip_revision_1() {
+        let s = by_kind(Kind::AgentLateRecording);
+        let got = received(&[
+            (Channel::Slack, &[Some(2)]),
+            (Channel::Teams, &[Some(1), Some(2)]),
+            (Channel::Email, &[Some(1)]),
+            (Channel::Coaching, &[None]),
+        ]);
+        let tally = judge(&s, Some(&got)).tally;
+        assert_eq!((tally.delivered, tally.lost), (3, 1));
+    }
+
+    #[test]
+    fn anything_for_a_happy_customer_is_unexpected() {
+        let s = by_kind(Kind::Happy);
+        assert!(judge(&s, None).tally.clean());
+        let got = received(&[(Channel::Slack, &[Some(1)])]);
+        assert_eq!(judge(&s, Some(&got)).tally.unexpected, 1);
+        let bot = by_kind(Kind::Bot);
+        let got = received(&[(Channel::Slack, &[Some(1)]), (Channel::Teams, &[Some(1)])]);
+        assert!(judge(&bot, Some(&got)).tally.clean());
+        assert_eq!(judge(&bot, None).tally.lost, 2);
+    }
+}

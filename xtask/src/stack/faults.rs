@@ -1,0 +1,119 @@
+//! `cargo xtask faults [--short]`: the fault-injection suite (`tools/faults`) on a private
+//! stack of its own.
+//!
+//! The suite stops, kills and restarts the broker and the registry, so it never uses the
+//! shared stack: it gets its own state directory (`target/faults/stack`), its own ports and a
+//! registry that keeps its schemas on disk across restarts. The suite controls the stack by
+//! running this xtask binary (`stack down|kill|up`) with that stack's environment.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Component, Ports, REGISTRY_PERSIST_VAR, STACK_DIR_VAR, Stack, workspace_root};
+
+/// Ports of the private stack, away from the shared one's (19092, 19093, 18081, 19000).
+const PORTS: Ports = Ports {
+    kafka: 29092,
+    controller: 29093,
+    registry: 28081,
+    registry_mgmt: 29000,
+};
+
+/// The binaries the suite runs as processes.
+const PACKAGES: [&str; 6] = [
+    "survey-faults",
+    "survey-ingest",
+    "survey-filter",
+    "survey-enricher",
+    "survey-notifier",
+    "survey-sandbox",
+];
+
+/// Builds the suite and the services, starts the private stack, runs the suite (the short
+/// form with `short`, else the full one, whose report goes to `docs/FAULTS.md`), and stops
+/// and wipes the stack whichever way the suite ended.
+pub fn run(short: bool, extra: &[String]) -> Result<ExitCode> {
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut build = Command::new(&cargo);
+    build.current_dir(&root).arg("build");
+    for package in PACKAGES {
+        build.args(["-p", package]);
+    }
+    println!("xtask faults: building {}", PACKAGES.join(", "));
+    if !build.status().context("running cargo build")?.success() {
+        bail!("cargo build of the fault-injection suite failed");
+    }
+
+    let state = root.join("target").join("faults").join("stack");
+    let stack = Stack::new(root.clone(), state.clone(), PORTS, true)?;
+    // A run that was interrupted may have left its stack behind: stop and wipe it.
+    stack.stop(&Component::ALL, true)?;
+    let mut guard = StopGuard {
+        stack,
+        started: Vec::new(),
+    };
+    guard.stack.start(true, &mut guard.started)?;
+    let stack = &guard.stack;
+
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let binary = root.join("target").join("debug").join("survey-faults");
+    let mut cmd = Command::new(&binary);
+    cmd.current_dir(&root)
+        .env("KAFKA_BOOTSTRAP_SERVERS", stack.bootstrap_servers())
+        .env("SCHEMA_REGISTRY_URL", stack.registry_url())
+        .env("FAULTS_XTASK", &xtask)
+        .env("FAULTS_BIN_DIR", root.join("target").join("debug"))
+        .env("FAULTS_WORK_DIR", root.join("target").join("faults"))
+        // What the xtask child processes need to find this stack again.
+        .env(STACK_DIR_VAR, &state)
+        .env(REGISTRY_PERSIST_VAR, "1")
+        .env("KAFKA_PORT", PORTS.kafka.to_string())
+        .env("CONTROLLER_PORT", PORTS.controller.to_string())
+        .env("REGISTRY_PORT", PORTS.registry.to_string())
+        .env("REGISTRY_MGMT_PORT", PORTS.registry_mgmt.to_string());
+    if short {
+        cmd.arg("--short");
+    } else {
+        cmd.arg("--report").arg(report_path(&root));
+    }
+    cmd.args(extra);
+    println!("xtask faults: running {}", binary.display());
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", binary.display()))?;
+    drop(guard);
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn report_path(root: &Path) -> std::path::PathBuf {
+    root.join("docs").join("FAULTS.md")
+}
+
+/// Stops and wipes the private stack when dropped.
+#[derive(Debug)]
+struct StopGuard {
+    stack: Stack,
+    started: Vec<Component>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        println!("xtask faults: stopping the private stack");
+        // Everything, not only `started`: the suite restarts components itself.
+        if let Err(err) = self.stack.stop(&Component::ALL, true) {
+            eprintln!(
+                "xtask: error stopping the fault-injection stack: {err:#} (state in {})",
+                self.stack.state_dir().display()
+            );
+        }
+        self.started.clear();
+    }
+}
