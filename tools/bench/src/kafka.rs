@@ -11,6 +11,8 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use survey_contracts::{AvroCodec, SurveyResponse, topics};
 use survey_filter::FilterConfig;
 use survey_runtime::provision::{ProvisionSettings, provision};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use survey_runtime::config::ProcessingGuarantee;
 use survey_runtime::{KafkaSettings, Shutdown, kafka};
 
 use crate::load::{Rng, webhook_body};
@@ -41,7 +43,7 @@ impl ProduceResult {
 
 /// The production producer settings (`acks=all`, idempotence, linger 5 ms,
 /// lz4), with a generous delivery timeout.
-fn producer(settings: &KafkaSettings) -> Result<FutureProducer> {
+pub fn producer(settings: &KafkaSettings) -> Result<FutureProducer> {
     kafka::producer_config(settings, Duration::from_secs(120))
         .create()
         .context("creating the producer")
@@ -60,7 +62,7 @@ async fn await_front(pending: &mut VecDeque<DeliveryFuture>, count: usize, faile
 
 /// Enqueues every `(key, value)` with `send_result` and awaits the
 /// acknowledgements in bulk.
-async fn produce_all(
+pub async fn produce_all(
     producer: &FutureProducer,
     topic: &str,
     records: &[(String, Vec<u8>)],
@@ -144,6 +146,14 @@ pub struct FilterResult {
     pub records_out: u64,
     /// Whether it gave up before reading everything.
     pub timed_out: bool,
+    /// The guarantee the filter was configured with.
+    pub guarantee: ProcessingGuarantee,
+    /// Sum of the actionable topic's end offsets after the filter stopped.
+    /// Transaction commit markers take offsets too, so an end offset above
+    /// the actionable count shows that transactions were written.
+    pub actionable_end_offsets: Option<i64>,
+    /// 1-minute load average at the end.
+    pub load: String,
 }
 
 impl FilterResult {
@@ -157,9 +167,14 @@ impl FilterResult {
 /// (every fifth actionable), start the filter and time it reading them all.
 pub async fn filter_bench(
     settings: &KafkaSettings,
+    guarantee: ProcessingGuarantee,
     count: usize,
     timeout: Duration,
 ) -> Result<FilterResult> {
+    let settings = &KafkaSettings {
+        processing_guarantee: guarantee,
+        ..settings.clone()
+    };
     let config = FilterConfig {
         kafka: settings.clone(),
         ops_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -225,6 +240,10 @@ pub async fn filter_bench(
     if let Err(err) = filter.wait().await {
         eprintln!("survey-bench: the filter stopped with an error: {err:#}");
     }
+    let actionable_topic = settings
+        .topology()
+        .topic(&topics::SURVEY_RESPONSES_ACTIONABLE);
+    let actionable_end_offsets = end_offsets(settings, &actionable_topic).await.ok();
     Ok(FilterResult {
         records: target,
         actionable,
@@ -234,5 +253,30 @@ pub async fn filter_bench(
         records_in,
         records_out,
         timed_out,
+        guarantee,
+        actionable_end_offsets,
+        load: crate::report::load_average(),
     })
+}
+
+/// The sum of `topic`'s high watermarks.
+pub async fn end_offsets(settings: &KafkaSettings, topic: &str) -> Result<i64> {
+    let consumer: BaseConsumer = kafka::consumer_config(settings, "bench-watermarks")
+        .create()
+        .context("creating a metadata client")?;
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || -> Result<i64> {
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+        let mut total = 0;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (_, high) =
+                    consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(10))?;
+                total += high;
+            }
+        }
+        Ok(total)
+    })
+    .await
+    .context("the watermark reader panicked")?
 }

@@ -186,6 +186,22 @@ pub async fn run_step(
     bodies: &Arc<Vec<SignedBody>>,
     settings: StepSettings,
 ) -> StepResult {
+    let bodies = Arc::clone(bodies);
+    run_generated_step(client, url, settings, move |n| {
+        bodies[usize::try_from(n).unwrap_or(0) % bodies.len()].clone()
+    })
+    .await
+}
+
+/// Posts `body_for(n)` as the `n`th request of the step, at a constant rate.
+/// `body_for` runs when the request is due, so a body can carry its own
+/// intended send time.
+pub async fn run_generated_step(
+    client: &reqwest::Client,
+    url: &str,
+    settings: StepSettings,
+    mut body_for: impl FnMut(u64) -> SignedBody,
+) -> StepResult {
     let total = (settings.rate as f64 * settings.duration.as_secs_f64()).round() as u64;
     let slots = Arc::new(Semaphore::new(settings.max_in_flight));
     let counters = Arc::new(Counters::default());
@@ -206,7 +222,7 @@ pub async fn run_step(
         };
         while next < due {
             let intended = start + Duration::from_secs_f64(next as f64 / settings.rate as f64);
-            let body = bodies[usize::try_from(next).unwrap_or(0) % bodies.len()].clone();
+            let body = body_for(next);
             let client = client.clone();
             let url = Arc::clone(&url);
             let slots = Arc::clone(&slots);

@@ -1,14 +1,21 @@
-//! `survey-bench`: measures ingest under open-model load (and a no-Kafka
-//! baseline), the Kafka producer alone and the filter, against a real broker
-//! and registry, and writes the figures to `docs/BENCHMARKS.md`.
+//! `survey-bench`: measures ingest under open-model load (next to a no-Kafka
+//! baseline and a Python peer), the Kafka producer alone, each stage (filter
+//! at-least-once and exactly-once, enricher, notifier), the pipeline end to
+//! end and the services' memory, against a real broker and registry, and
+//! writes the figures to `docs/BENCHMARKS.md` and `docs/bench/*.svg`.
 //!
 //! Run it through `cargo xtask bench`, which starts the local stack if needed
 //! and builds this crate in release mode. Not part of the test run.
 
+mod e2e;
 mod kafka;
 mod load;
+mod peer;
+mod procs;
 mod report;
 mod servers;
+mod stages;
+mod svg;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,13 +24,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use survey_runtime::KafkaSettings;
+use survey_runtime::config::ProcessingGuarantee;
 
 use crate::load::{StepResult, StepSettings};
 use crate::servers::{Kind, Server};
 
 /// Command line.
 #[derive(Debug, Clone, Parser)]
-#[command(about = "Benchmarks ingest, the Kafka producer and the filter")]
+#[command(about = "Benchmarks ingest, a Python peer, the Kafka producer, each stage, the pipeline end to end and memory")]
 pub struct Args {
     /// Brokers.
     #[arg(
@@ -43,7 +51,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "2000,5000,7500,10000,15000,20000,30000,40000"
+        default_value = "1000,2000,5000,7500,10000,15000,20000,30000,40000"
     )]
     pub rates: Vec<u64>,
     /// Seconds per load step.
@@ -64,13 +72,57 @@ pub struct Args {
     /// Records of the filter measurement.
     #[arg(long, default_value_t = 100_000)]
     pub filter_records: usize,
-    /// Measurements to run: ingest, baseline, producer, filter.
+    /// Measurements to run: ingest, baseline, peer, producer, filter,
+    /// enricher, notifier (needs enricher), e2e, backlog.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,baseline,producer,filter"
+        default_value = "ingest,baseline,peer,producer,filter,enricher,notifier,e2e,backlog"
     )]
     pub only: Vec<String>,
+    /// The peer's Python (of a venv with tools/bench/peer/requirements.txt);
+    /// `cargo xtask bench` makes one. Without it the peer is not run.
+    #[arg(long, env = "BENCH_PEER_PYTHON")]
+    pub peer_python: Option<PathBuf>,
+    /// uvicorn workers of the peer (default: all cores).
+    #[arg(long)]
+    pub peer_workers: Option<usize>,
+    /// Where the service binaries are (release build).
+    #[arg(long, default_value = "target/release")]
+    pub bin_dir: PathBuf,
+    /// Logs and configuration files of the processes the bench starts.
+    #[arg(long, default_value = "target/bench-logs")]
+    pub log_dir: PathBuf,
+    /// Actionable surveys pre-filled for the enricher.
+    #[arg(long, default_value_t = 2000)]
+    pub enricher_alerts: usize,
+    /// Genesys API latency the sandbox adds to every API answer, ms.
+    #[arg(long, default_value_t = 20)]
+    pub api_latency_ms: u64,
+    /// Time bound of the enricher and notifier drains, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub stage_secs: u64,
+    /// Enriched alerts pre-filled for the notifier.
+    #[arg(long, default_value_t = 2000)]
+    pub notifier_alerts: usize,
+    /// End-to-end webhook rate, per second.
+    #[arg(long, default_value_t = 1000)]
+    pub e2e_rate: u64,
+    /// End-to-end measured seconds (after a 3 s warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub e2e_secs: u64,
+    /// How long to wait for the last end-to-end delivery, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub e2e_drain_secs: u64,
+    /// Raw records of the backlog measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub backlog_records: u64,
+    /// Time bound of the backlog pre-fill, seconds.
+    #[arg(long, default_value_t = 90)]
+    pub backlog_prefill_secs: u64,
+    /// Time bound of the backlog drain, seconds.
+    #[arg(long, default_value_t = 150)]
+    pub backlog_drain_secs: u64,
     /// Where to write the Markdown report.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     pub out: PathBuf,
@@ -92,6 +144,8 @@ pub struct Args {
 pub struct Series {
     /// The steps run.
     pub steps: Vec<StepResult>,
+    /// Load average (1 / 5 / 15 min) after the series.
+    pub load: String,
 }
 
 impl Series {
@@ -131,10 +185,26 @@ pub struct Results {
     pub ingest: Option<Series>,
     /// Measurement 2.
     pub baseline: Option<Series>,
+    /// The Python peer under the same load.
+    pub peer: Option<Series>,
+    /// The peer's versions.
+    pub peer_versions: String,
     /// Measurement 3.
     pub producer: Option<kafka::ProduceResult>,
-    /// Measurement 4.
+    /// Load average after measurement 3.
+    pub producer_load: String,
+    /// Measurement 4, at-least-once.
     pub filter: Option<kafka::FilterResult>,
+    /// Measurement 4, exactly-once.
+    pub filter_txn: Option<kafka::FilterResult>,
+    /// The enricher against the sandbox with API latency.
+    pub enricher: Option<stages::DrainResult>,
+    /// The notifier against the sandbox's Slack and Teams fakes.
+    pub notifier: Option<stages::DrainResult>,
+    /// End to end, with per-process memory.
+    pub e2e: Option<e2e::EndToEnd>,
+    /// The filter's memory under a backlog.
+    pub backlog: Option<e2e::Backlog>,
     /// Measurements that failed, with the error.
     pub failures: Vec<(String, String)>,
     /// The topic prefix of the run.
@@ -178,18 +248,59 @@ async fn main() -> Result<()> {
             continue;
         }
         println!("survey-bench: {name}: starting the server");
-        match load_series(&args, &client, &bodies, kind, server_threads).await {
-            Ok(series) => {
-                if name == "ingest" {
-                    results.ingest = Some(series);
-                } else {
-                    results.baseline = Some(series);
+        let started = tokio::task::spawn_blocking(move || Server::start(kind, SECRET, server_threads))
+            .await
+            .context("the server start panicked")
+            .and_then(|r| r);
+        let outcome = match started {
+            Ok(server) => {
+                let url = format!("http://{}/webhooks/survey", server.addr);
+                let series = load_series(&args, &client, &bodies, &url).await;
+                tokio::task::spawn_blocking(move || server.stop())
+                    .await
+                    .context("the server stop panicked")
+                    .and_then(|r| r)
+                    .map(|()| series)
+            }
+            Err(err) => Err(err),
+        };
+        match outcome {
+            Ok(series) if name == "ingest" => results.ingest = Some(series),
+            Ok(series) => results.baseline = Some(series),
+            Err(err) => fail(&mut results, name, &err),
+        }
+    }
+
+    if wants("peer") {
+        match &args.peer_python {
+            Some(python) => {
+                results.peer_versions = peer::versions(python);
+                println!("survey-bench: peer: {}", results.peer_versions);
+                let workers = args.peer_workers.unwrap_or(cores);
+                match peer::Peer::start(
+                    python,
+                    std::path::Path::new("tools/bench/peer"),
+                    &args.log_dir,
+                    &settings("peer"),
+                    SECRET,
+                    workers,
+                )
+                .await
+                {
+                    Ok(peer) => {
+                        let url = format!("http://{}/webhooks/survey", peer.addr);
+                        let series = load_series(&args, &client, &bodies, &url).await;
+                        tokio::task::spawn_blocking(move || peer.stop()).await.ok();
+                        results.peer = Some(series);
+                    }
+                    Err(err) => fail(&mut results, "peer", &err),
                 }
             }
-            Err(err) => {
-                eprintln!("survey-bench: {name} failed: {err:#}");
-                results.failures.push((name.to_owned(), format!("{err:#}")));
-            }
+            None => fail(
+                &mut results,
+                "peer",
+                &anyhow::anyhow!("no --peer-python (cargo xtask bench makes the venv)"),
+            ),
         }
     }
 
@@ -206,52 +317,198 @@ async fn main() -> Result<()> {
         .await
         {
             Ok(result) => {
+                results.producer_load = report::load_average();
                 println!(
-                    "survey-bench: producer: {:.0} records/s ({} failed)",
+                    "survey-bench: producer: {:.0} records/s ({} failed) [load {}]",
                     result.per_second(),
-                    result.failed
+                    result.failed,
+                    results.producer_load
                 );
                 results.producer = Some(result);
             }
-            Err(err) => {
-                eprintln!("survey-bench: producer failed: {err:#}");
-                results
-                    .failures
-                    .push(("producer".to_owned(), format!("{err:#}")));
-            }
+            Err(err) => fail(&mut results, "producer", &err),
         }
     }
 
     if wants("filter") {
-        println!("survey-bench: filter: {} records", args.filter_records);
-        match kafka::filter_bench(
-            &settings("filter"),
-            args.filter_records,
-            Duration::from_secs(600),
+        for (name, guarantee) in [
+            ("filter-alo", ProcessingGuarantee::AtLeastOnce),
+            ("filter-eos", ProcessingGuarantee::ExactlyOnce),
+        ] {
+            println!(
+                "survey-bench: {name}: {} records, {guarantee:?}",
+                args.filter_records
+            );
+            match kafka::filter_bench(
+                &settings(name),
+                guarantee,
+                args.filter_records,
+                Duration::from_secs(180),
+            )
+            .await
+            {
+                Ok(result) => {
+                    println!(
+                        "survey-bench: {name}: {:.0} events/s ({} read, {} out, actionable end offsets {:?} for {} actionable) [load {}]",
+                        result.per_second(),
+                        result.records_in,
+                        result.records_out,
+                        result.actionable_end_offsets,
+                        result.actionable,
+                        result.load
+                    );
+                    if guarantee == ProcessingGuarantee::AtLeastOnce {
+                        results.filter = Some(result);
+                    } else {
+                        results.filter_txn = Some(result);
+                    }
+                }
+                Err(err) => fail(&mut results, name, &err),
+            }
+        }
+    }
+
+    let stage_bound = Duration::from_secs(args.stage_secs);
+    if wants("enricher") {
+        println!(
+            "survey-bench: enricher: {} alerts, API latency {} ms",
+            args.enricher_alerts, args.api_latency_ms
+        );
+        match stages::enricher_bench(
+            &settings("enricher"),
+            args.enricher_alerts,
+            Duration::from_millis(args.api_latency_ms),
+            stage_bound,
         )
         .await
         {
             Ok(result) => {
                 println!(
-                    "survey-bench: filter: {:.0} events/s ({} read, {} out)",
+                    "survey-bench: enricher: {:.1} alerts/s ({} of {} in {:.1} s, {} Genesys API calls) [load {}]",
                     result.per_second(),
-                    result.records_in,
-                    result.records_out
+                    result.completed,
+                    result.records,
+                    result.elapsed.as_secs_f64(),
+                    result.genesys_calls,
+                    result.load
                 );
-                results.filter = Some(result);
+                results.enricher = Some(result);
             }
-            Err(err) => {
-                eprintln!("survey-bench: filter failed: {err:#}");
-                results
-                    .failures
-                    .push(("filter".to_owned(), format!("{err:#}")));
+            Err(err) => fail(&mut results, "enricher", &err),
+        }
+    }
+
+    if wants("notifier") {
+        println!("survey-bench: notifier: {} alerts", args.notifier_alerts);
+        match stages::notifier_bench(
+            &settings("notifier"),
+            &settings("enricher"),
+            args.notifier_alerts,
+            stage_bound,
+        )
+        .await
+        {
+            Ok(result) => {
+                println!(
+                    "survey-bench: notifier: {:.1} deliveries/s ({} deliveries, {} alerts read, in {:.1} s) [load {}]",
+                    result.per_second(),
+                    result.completed,
+                    result.records_in,
+                    result.elapsed.as_secs_f64(),
+                    result.load
+                );
+                results.notifier = Some(result);
             }
+            Err(err) => fail(&mut results, "notifier", &err),
+        }
+    }
+
+    let bins = e2e::Binaries {
+        bin_dir: &args.bin_dir,
+        log_dir: &args.log_dir,
+    };
+    if wants("e2e") {
+        println!(
+            "survey-bench: e2e: {} webhooks/s for {} s, four service processes",
+            args.e2e_rate, args.e2e_secs
+        );
+        match e2e::end_to_end(
+            &bins,
+            &settings("e2e"),
+            &client,
+            SECRET,
+            &run_id,
+            args.e2e_rate,
+            Duration::from_secs(args.e2e_secs),
+            Duration::from_secs(args.e2e_drain_secs),
+        )
+        .await
+        {
+            Ok(result) => {
+                println!(
+                    "survey-bench: e2e: {} of {} alerts delivered; p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms; ingest p99 {:.2} ms [load {}]",
+                    result.latencies_ms.len(),
+                    result.expected,
+                    result.percentile_ms(0.5),
+                    result.percentile_ms(0.99),
+                    result.percentile_ms(0.999),
+                    result.percentile_ms(1.0),
+                    result.step.percentile_ms(0.99),
+                    result.load
+                );
+                for m in &result.memory {
+                    println!(
+                        "survey-bench:   {}: RSS idle {} KiB, peak {} KiB, end {} KiB (HWM {} KiB)",
+                        m.name, m.idle.rss_kib, m.peak_rss_kib, m.end.rss_kib, m.end.hwm_kib
+                    );
+                }
+                results.e2e = Some(result);
+            }
+            Err(err) => fail(&mut results, "e2e", &err),
+        }
+    }
+
+    if wants("backlog") {
+        println!(
+            "survey-bench: backlog: {} raw records, then a filter process drains them",
+            args.backlog_records
+        );
+        match e2e::backlog(
+            &bins,
+            &settings("backlog"),
+            args.backlog_records,
+            Duration::from_secs(args.backlog_prefill_secs),
+            Duration::from_secs(args.backlog_drain_secs),
+        )
+        .await
+        {
+            Ok(result) => {
+                println!(
+                    "survey-bench: backlog: {} produced in {:.1} s; {} drained in {:.1} s; filter RSS idle {} KiB, HWM {} KiB [load {}]",
+                    result.records,
+                    result.prefill_secs,
+                    result.drained,
+                    result.drain_secs,
+                    result.idle.rss_kib,
+                    result.hwm_kib,
+                    result.load
+                );
+                results.backlog = Some(result);
+            }
+            Err(err) => fail(&mut results, "backlog", &err),
         }
     }
 
     let markdown = report::render(&args, &results, cores, server_threads);
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent).ok();
+        let plots = parent.join("bench");
+        std::fs::create_dir_all(&plots).ok();
+        for (name, svg) in report::plots(&results) {
+            let path = plots.join(name);
+            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+            println!("survey-bench: wrote {}", path.display());
+        }
     }
     std::fs::write(&args.out, markdown)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -259,18 +516,18 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// Starts the server and steps the rate up until a step fails to hold.
+fn fail(results: &mut Results, name: &str, err: &anyhow::Error) {
+    eprintln!("survey-bench: {name} failed: {err:#}");
+    results.failures.push((name.to_owned(), format!("{err:#}")));
+}
+
+/// Steps the rate up against `url` until a step fails to hold.
 async fn load_series(
     args: &Args,
     client: &reqwest::Client,
     bodies: &Arc<Vec<load::SignedBody>>,
-    kind: Kind,
-    server_threads: usize,
-) -> Result<Series> {
-    let server = tokio::task::spawn_blocking(move || Server::start(kind, SECRET, server_threads))
-        .await
-        .context("the server start panicked")??;
-    let url = format!("http://{}/webhooks/survey", server.addr);
+    url: &str,
+) -> Series {
     // Warm-up: connections, the registry's schema id, the producer's
     // metadata. Not measured.
     let warmup = StepSettings {
@@ -279,7 +536,7 @@ async fn load_series(
         max_in_flight: args.max_in_flight,
         timeout: Duration::from_millis(args.timeout_ms),
     };
-    load::run_step(client, &url, bodies, warmup).await;
+    load::run_step(client, url, bodies, warmup).await;
     let mut series = Series::default();
     for &rate in &args.rates {
         let settings = StepSettings {
@@ -288,17 +545,18 @@ async fn load_series(
             max_in_flight: args.max_in_flight,
             timeout: Duration::from_millis(args.timeout_ms),
         };
-        let step = load::run_step(client, &url, bodies, settings).await;
+        let step = load::run_step(client, url, bodies, settings).await;
         println!(
             "survey-bench:   {rate:>6} req/s offered: {:>8.0} accepted/s, p50 {:.2} ms, p99 {:.2} ms, \
-             p99.9 {:.2} ms, rejected {}, transport errors {}, timeouts {}",
+             p99.9 {:.2} ms, rejected {}, transport errors {}, timeouts {} [load {}]",
             step.throughput(),
             step.percentile_ms(0.5),
             step.percentile_ms(0.99),
             step.percentile_ms(0.999),
             step.rejected,
             step.transport_errors,
-            step.timeouts
+            step.timeouts,
+            report::load_average()
         );
         let held = holds(&step);
         series.steps.push(step);
@@ -309,8 +567,6 @@ async fn load_series(
         // Let queues and connections settle between steps.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    tokio::task::spawn_blocking(move || server.stop())
-        .await
-        .context("the server stop panicked")??;
-    Ok(series)
+    series.load = report::load_average();
+    series
 }
