@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::limits::LimitError;
 use crate::webhook::ValidationError;
 
 /// A failed webhook request.
@@ -24,9 +25,12 @@ pub enum ApiError {
     /// The body exceeds the limit.
     #[error("body exceeds {0} bytes")]
     TooLarge(usize),
-    /// Credentials missing, wrong, or from a disallowed network.
+    /// Credentials missing, wrong, stale, or from a disallowed network.
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
+    /// Headers too large or too many, or the source sends too fast.
+    #[error(transparent)]
+    Limited(#[from] LimitError),
     /// Kafka (or the registry) did not acknowledge in time; the sender should
     /// retry after the given seconds.
     #[error("temporarily unavailable")]
@@ -54,6 +58,8 @@ impl ApiError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(AuthError::ForbiddenSource) => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Limited(LimitError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Limited(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -77,18 +83,20 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": message, "field": field })),
         )
             .into_response();
-        match self {
-            Self::Unavailable { retry_after_secs } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            }
-            Self::Unauthorized(AuthError::Missing | AuthError::Invalid) => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            _ => {}
+        let retry_after = match self {
+            Self::Unavailable { retry_after_secs } => Some(u64::from(retry_after_secs)),
+            Self::Limited(LimitError::RateLimited { retry_after_secs }) => Some(retry_after_secs),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if matches!(self, Self::Unauthorized(error) if error != AuthError::ForbiddenSource) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod publish;
 pub mod routes;
 pub mod startup;

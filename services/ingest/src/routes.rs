@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use survey_runtime::trace_context::{self, TRACE_HEADERS};
 use tracing::Instrument;
 
-use crate::auth::SIGNATURE_HEADER;
+use crate::auth::{Presented, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::error::ApiError;
 use crate::publish::PublishError;
 use crate::startup::AppState;
@@ -58,6 +58,7 @@ async fn handle_survey(
     body: Body,
     mut trace_headers: Vec<(String, Vec<u8>)>,
 ) -> Result<impl IntoResponse + use<>, ApiError> {
+    state.limits.check(peer.ip(), &headers)?;
     state.auth.check_source(peer.ip())?;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -77,11 +78,13 @@ async fn handle_survey(
             .get(name)
             .map(|value| value.to_str().unwrap_or_default())
     };
-    state.auth.check(
-        credential(SIGNATURE_HEADER),
-        credential(header::AUTHORIZATION.as_str()),
-        &body,
-    )?;
+    let presented = Presented {
+        signature: credential(SIGNATURE_HEADER),
+        timestamp: credential(TIMESTAMP_HEADER),
+        authorization: credential(header::AUTHORIZATION.as_str()),
+    };
+    let now_secs = survey_runtime::now_millis().div_euclid(1000);
+    state.auth.verify(&presented, &body, now_secs)?;
 
     let header_str = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
 

@@ -14,8 +14,9 @@ use survey_runtime::provision::{ProvisionSettings, provision};
 use survey_runtime::{Shutdown, kafka};
 use tokio::net::TcpListener;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, ReplayPolicy};
 use crate::config::IngestConfig;
+use crate::limits::RequestLimits;
 use crate::publish::Publisher;
 use crate::routes;
 use crate::webhook::TimeBounds;
@@ -28,6 +29,8 @@ pub const TOPICS: &[topics::TopicSpec] = &[topics::SURVEY_RESPONSES_RAW];
 pub struct AppState {
     /// Credentials check.
     pub auth: Arc<Authenticator>,
+    /// Header and per-source rate limits.
+    pub limits: Arc<RequestLimits>,
     /// Raw-topic publisher.
     pub publisher: Publisher,
     /// Body limit in bytes.
@@ -44,6 +47,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     publisher: Publisher,
+    limits: Arc<RequestLimits>,
     ops_addr: SocketAddr,
 }
 
@@ -55,7 +59,15 @@ impl Application {
             config.auth.webhook_secret.clone(),
             config.auth.webhook_token.clone(),
             config.auth.allowed_cidrs.clone(),
-        );
+        )
+        .with_previous(
+            config.auth.webhook_secret_previous.clone(),
+            config.auth.webhook_token_previous.clone(),
+        )
+        .with_replay_policy(ReplayPolicy {
+            require_timestamp: config.auth.require_timestamp,
+            tolerance: config.auth.timestamp_tolerance,
+        });
         anyhow::ensure!(
             auth.requires_credentials() || config.auth.insecure_dev,
             "refusing to start without WEBHOOK_SECRET or WEBHOOK_TOKEN; \
@@ -74,8 +86,10 @@ impl Application {
         let topic = config.kafka.topology().topic(&topics::SURVEY_RESPONSES_RAW);
         let codec = Arc::new(AvroCodec::for_url(&config.kafka.schema_registry_url));
         let publisher = Publisher::new(producer, codec, topic, config.publish_timeout);
+        let limits = Arc::new(RequestLimits::new(&config.limits));
         let state = AppState {
             auth: Arc::new(auth),
+            limits: Arc::clone(&limits),
             publisher: publisher.clone(),
             max_body_bytes: config.max_body_bytes,
             time_bounds: TimeBounds {
@@ -100,6 +114,7 @@ impl Application {
             listener,
             router,
             publisher,
+            limits,
             ops_addr: config.ops_addr,
         })
     }
@@ -119,6 +134,10 @@ impl Application {
         tokio::spawn(watch_readiness(
             self.publisher.clone(),
             std::sync::Arc::clone(&connected),
+            shutdown.clone(),
+        ));
+        tokio::spawn(forget_idle_sources(
+            Arc::clone(&self.limits),
             shutdown.clone(),
         ));
         let ready: survey_runtime::ops::Readiness =
@@ -152,6 +171,18 @@ async fn watch_readiness(
             publisher.ready().await,
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+}
+
+/// Keeps the rate limiter's table to the sources seen lately.
+async fn forget_idle_sources(limits: Arc<RequestLimits>, shutdown: Shutdown) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = shutdown.triggered() => return,
+            _ = every.tick() => {}
+        }
+        limits.forget_idle_sources();
     }
 }
 

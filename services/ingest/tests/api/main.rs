@@ -4,4 +4,5 @@ mod corpus;
 mod helpers;
 mod publishes_to_kafka;
 mod rejects_bad_input;
+mod security;
 mod sigterm;
