@@ -54,8 +54,135 @@ pub struct EndToEnd {
     pub drain_wait: Duration,
     /// Per service.
     pub memory: Vec<ServiceMemory>,
+    /// Where the time went, per hop (from the records' own timestamps).
+    pub hops: Vec<Hop>,
     /// Load average at the end.
     pub load: String,
+}
+
+/// One hop of the pipeline: milliseconds per alert, sorted.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    /// What the hop spans.
+    pub name: &'static str,
+    /// Per alert, ms, sorted.
+    pub ms: Vec<u64>,
+}
+
+impl Hop {
+    /// The `q` quantile, ms.
+    pub fn percentile_ms(&self, q: f64) -> u64 {
+        crate::load::percentile(&self.ms, q)
+    }
+}
+
+/// Every record of `topic` from the beginning, until none came for `idle`
+/// (or `bound` passed).
+async fn read_topic(
+    settings: &KafkaSettings,
+    topic: &str,
+    idle: Duration,
+    bound: Duration,
+) -> Result<Vec<Vec<u8>>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = survey_runtime::kafka::consumer_config(
+        settings,
+        &format!("{}bench-hops-{}", settings.topic_prefix, topic.len()),
+    )
+    .set("enable.auto.commit", "false")
+    .create()?;
+    consumer.subscribe(&[topic])?;
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut last = Instant::now();
+        let mut out = Vec::new();
+        while started.elapsed() < bound && (out.is_empty() || last.elapsed() < idle) {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    if let Some(payload) = message.payload() {
+                        out.push(payload.to_vec());
+                    }
+                    last = Instant::now();
+                }
+                Some(Err(_)) | None => {}
+            }
+        }
+        out
+    })
+    .await
+    .map_err(Into::into)
+}
+
+/// Splits each delivered alert's latency into hops: ingest (`submittedAt`
+/// to ingest's `receivedAt`), filter (to `filteredAt`), enricher (to
+/// `issuedAt`), notifier (to the Slack fake).
+async fn hops(
+    kafka: &KafkaSettings,
+    prefix: &str,
+    delivered: &HashMap<String, chrono::DateTime<chrono::Utc>>,
+) -> Result<Vec<Hop>> {
+    let codec = AvroCodec::for_url(&kafka.schema_registry_url);
+    let topology = kafka.topology();
+    let idle = Duration::from_secs(3);
+    let bound = Duration::from_secs(60);
+    let mut filtered = HashMap::new();
+    for bytes in read_topic(
+        kafka,
+        &topology.topic(&topics::SURVEY_RESPONSES_ACTIONABLE),
+        idle,
+        bound,
+    )
+    .await?
+    {
+        let survey: survey_contracts::ActionableSurvey = codec.decode(&bytes).await?;
+        if survey.survey.response_id.starts_with(prefix) {
+            filtered.insert(survey.survey.response_id, survey.filtered_at);
+        }
+    }
+    let mut hops: Vec<Hop> = [
+        "webhook → ingest (submittedAt → receivedAt)",
+        "filter (→ filteredAt)",
+        "enricher (→ issuedAt)",
+        "notifier (→ Slack fake)",
+    ]
+    .into_iter()
+    .map(|name| Hop {
+        name,
+        ms: Vec::new(),
+    })
+    .collect();
+    for bytes in read_topic(
+        kafka,
+        &topology.topic(&topics::ALERTS_ENRICHED),
+        idle,
+        bound,
+    )
+    .await?
+    {
+        let alert: survey_contracts::EnrichedAlert = codec.decode(&bytes).await?;
+        let id = &alert.survey.response_id;
+        let (Some(&filtered_at), Some(slack)) = (filtered.get(id), delivered.get(id)) else {
+            continue;
+        };
+        if alert.revision != 1 {
+            continue;
+        }
+        let points = [
+            alert.survey.submitted_at,
+            alert.survey.received_at,
+            filtered_at,
+            alert.issued_at,
+            slack.timestamp_millis(),
+        ];
+        for (hop, pair) in hops.iter_mut().zip(points.windows(2)) {
+            hop.ms.push(u64::try_from(pair[1] - pair[0]).unwrap_or(0));
+        }
+    }
+    for hop in &mut hops {
+        hop.ms.sort_unstable();
+    }
+    Ok(hops)
 }
 
 impl EndToEnd {
@@ -93,9 +220,8 @@ async fn start_services(
 ) -> Result<(Vec<ServiceProcess>, std::net::SocketAddr)> {
     let kafka_section = kafka_toml(kafka, true);
     let listen = crate::procs::free_addr()?;
-    let ingest = format!(
-        "listen_addr = \"{listen}\"\n{kafka_section}[auth]\nwebhook_secret = {secret:?}\n"
-    );
+    let ingest =
+        format!("listen_addr = \"{listen}\"\n{kafka_section}[auth]\nwebhook_secret = {secret:?}\n");
     let filter = kafka_section.clone();
     let enricher = format!(
         "routing_file = {:?}\n{kafka_section}{}",
@@ -197,6 +323,7 @@ pub async fn end_to_end(
         Ok((services, listen)) => {
             let url = format!("http://{listen}/webhooks/survey");
             let measured = drive(
+                kafka,
                 &services,
                 &sandbox,
                 client,
@@ -225,6 +352,7 @@ pub async fn end_to_end(
 
 #[allow(clippy::too_many_arguments)]
 async fn drive(
+    kafka: &KafkaSettings,
     services: &[ServiceProcess],
     sandbox: &Sandbox,
     client: &reqwest::Client,
@@ -330,6 +458,13 @@ async fn drive(
         })
         .collect();
     latencies_ms.sort_unstable();
+    let hops = match hops(kafka, &prefix, &delivered).await {
+        Ok(hops) => hops,
+        Err(err) => {
+            eprintln!("survey-bench: e2e: reading the hops failed: {err:#}");
+            Vec::new()
+        }
+    };
     let memory = services
         .iter()
         .zip(idle)
@@ -350,6 +485,7 @@ async fn drive(
         latencies_ms,
         drain_wait,
         memory,
+        hops,
         load: crate::report::load_average(),
     })
 }

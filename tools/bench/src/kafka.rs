@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use survey_contracts::{AvroCodec, SurveyResponse, topics};
 use survey_filter::FilterConfig;
-use survey_runtime::provision::{ProvisionSettings, provision};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use survey_runtime::config::ProcessingGuarantee;
+use survey_runtime::provision::{ProvisionSettings, provision};
 use survey_runtime::{KafkaSettings, Shutdown, kafka};
 
 use crate::load::{Rng, webhook_body};

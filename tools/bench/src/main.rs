@@ -31,7 +31,9 @@ use crate::servers::{Kind, Server};
 
 /// Command line.
 #[derive(Debug, Clone, Parser)]
-#[command(about = "Benchmarks ingest, a Python peer, the Kafka producer, each stage, the pipeline end to end and memory")]
+#[command(
+    about = "Benchmarks ingest, a Python peer, the Kafka producer, each stage, the pipeline end to end and memory"
+)]
 pub struct Args {
     /// Brokers.
     #[arg(
@@ -248,10 +250,11 @@ async fn main() -> Result<()> {
             continue;
         }
         println!("survey-bench: {name}: starting the server");
-        let started = tokio::task::spawn_blocking(move || Server::start(kind, SECRET, server_threads))
-            .await
-            .context("the server start panicked")
-            .and_then(|r| r);
+        let started =
+            tokio::task::spawn_blocking(move || Server::start(kind, SECRET, server_threads))
+                .await
+                .context("the server start panicked")
+                .and_then(|r| r);
         let outcome = match started {
             Ok(server) => {
                 let url = format!("http://{}/webhooks/survey", server.addr);
@@ -456,6 +459,15 @@ async fn main() -> Result<()> {
                     result.step.percentile_ms(0.99),
                     result.load
                 );
+                for hop in &result.hops {
+                    println!(
+                        "survey-bench:   hop {}: p50 {} ms, p99 {} ms ({} alerts)",
+                        hop.name,
+                        hop.percentile_ms(0.5),
+                        hop.percentile_ms(0.99),
+                        hop.ms.len()
+                    );
+                }
                 for m in &result.memory {
                     println!(
                         "survey-bench:   {}: RSS idle {} KiB, peak {} KiB, end {} KiB (HWM {} KiB)",

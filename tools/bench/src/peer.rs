@@ -24,7 +24,7 @@ pub struct Peer {
 /// The peer's package versions, for the report: `pip freeze` of its venv.
 pub fn versions(python: &Path) -> String {
     let out = Command::new(python)
-        .args(["-c", "import confluent_kafka, fastapi, uvicorn, sys; print(f'Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, confluent-kafka {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})')"])
+        .args(["-c", "import importlib.metadata, confluent_kafka, fastapi, uvicorn, sys; print(f'Python {sys.version.split()[0]}, fastapi {fastapi.__version__}, uvicorn {uvicorn.__version__}, confluent-kafka {importlib.metadata.version(\"confluent-kafka\")} (librdkafka {confluent_kafka.libversion()[0]})')"])
         .output();
     match out {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),

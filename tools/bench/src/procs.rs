@@ -179,11 +179,7 @@ impl ServiceProcess {
             if !(rest.starts_with('{') || rest.starts_with(' ')) || !rest.contains(label) {
                 continue;
             }
-            if let Some(value) = rest
-                .rsplit(' ')
-                .next()
-                .and_then(|v| v.parse::<f64>().ok())
-            {
+            if let Some(value) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
                 *found.get_or_insert(0.0) += value;
             }
         }
@@ -199,7 +195,10 @@ impl ServiceProcess {
                 break;
             }
             if started.elapsed() > Duration::from_secs(30) {
-                eprintln!("survey-bench: survey-{} did not stop within 30 s; killing it", self.name);
+                eprintln!(
+                    "survey-bench: survey-{} did not stop within 30 s; killing it",
+                    self.name
+                );
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 break;

@@ -63,7 +63,6 @@ fn verdict(met: bool) -> &'static str {
     if met { "**met**" } else { "**not met**" }
 }
 
-
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -72,7 +71,11 @@ fn series_section(out: &mut String, series: Option<&Series>) {
     match series {
         Some(series) => {
             series_table(out, series);
-            let _ = writeln!(out, "\nLoad average (1 / 5 / 15 min) after this series: {}.", series.load);
+            let _ = writeln!(
+                out,
+                "\nLoad average (1 / 5 / 15 min) after this series: {}.",
+                series.load
+            );
         }
         None => out.push_str("Not run (see failed measurements below).\n"),
     }
@@ -93,7 +96,11 @@ fn filter_row(out: &mut String, name: &str, f: &crate::kafka::FilterResult) {
         f.records_in,
         f.records_out,
         f.per_second(),
-        if f.timed_out { "**no, timed out**" } else { "yes" },
+        if f.timed_out {
+            "**no, timed out**"
+        } else {
+            "yes"
+        },
         f.load
     );
 }
@@ -201,7 +208,10 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
             results.baseline.as_ref(),
             results.peer.as_ref(),
         );
-        if [i, b, p].iter().all(|s| s.and_then(|s| s.at(rate)).is_none()) {
+        if [i, b, p]
+            .iter()
+            .all(|s| s.and_then(|s| s.at(rate)).is_none())
+        {
             continue;
         }
         let _ = writeln!(
@@ -299,7 +309,11 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                 e.genesys_calls,
                 e.genesys_calls as f64 / (e.completed.max(1)) as f64,
                 e.per_second(),
-                if e.timed_out { "**no, time bound**" } else { "yes" },
+                if e.timed_out {
+                    "**no, time bound**"
+                } else {
+                    "yes"
+                },
                 e.load
             );
         }
@@ -327,7 +341,11 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                 n.records_in,
                 n.completed,
                 n.per_second(),
-                if n.timed_out { "**no, time bound**" } else { "yes" },
+                if n.timed_out {
+                    "**no, time bound**"
+                } else {
+                    "yes"
+                },
                 n.load
             );
         }
@@ -348,7 +366,10 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                  | webhooks/s | accepted | ingest p50 / p99 ms | alerts expected | delivered | e2e p50 ms | p99 ms | p99.9 ms | max ms | waited after load s | load after |\n\
                  |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n\
                  | {rate} | {accepted} of {sent} | {ip50:.2} / {ip99:.2} | {expected} | {delivered} | {p50} | {p99} | {p999} | {max} | {wait:.1} | {load} |\n\n\
-                 ![End-to-end latency, submittedAt to Slack: share of alerts delivered within x ms](bench/e2e-latency.svg)\n",
+                 ![End-to-end latency, submittedAt to Slack: share of alerts delivered within x ms](bench/e2e-latency.svg)\n\n\
+                 Where the time went, per delivered alert, from the records' own timestamps (ingest's `receivedAt`, \
+                 the filter's `filteredAt`, the enricher's `issuedAt`, read back from the topics; all on this machine's clock):\n\n\
+                 | hop | alerts | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|\n",
                 rate = e.rate,
                 secs = args.e2e_secs,
                 every = e.actionable_every,
@@ -368,6 +389,22 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
             );
         }
         None => out.push_str("Not run.\n"),
+    }
+    if let Some(e) = &results.e2e {
+        for hop in &e.hops {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                hop.name,
+                hop.ms.len(),
+                hop.percentile_ms(0.5),
+                hop.percentile_ms(0.99),
+                hop.percentile_ms(1.0)
+            );
+        }
+        if e.hops.is_empty() {
+            out.push_str("| (the topics could not be read back) | | | | |\n");
+        }
     }
 
     out.push_str("\n## 9. Memory\n\n");
@@ -421,7 +458,11 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                 idle = mib(b.idle.rss_kib),
                 peak = mib(b.samples.iter().map(|s| s.1).max().unwrap_or(0)),
                 hwm = mib(b.hwm_kib),
-                done = if b.timed_out { "**no, time bound**" } else { "yes" },
+                done = if b.timed_out {
+                    "**no, time bound**"
+                } else {
+                    "yes"
+                },
                 load = b.load,
                 trail = trail(&b.samples),
             );
@@ -523,7 +564,11 @@ fn goals(out: &mut String, args: &Args, results: &Results) {
                 "| ingest ≥ 10 × the Python peer | {i:.0}/s vs the peer holding no step (not even {}/s) | > {:.2} | {} |",
                 args.rates.first().copied().unwrap_or(0),
                 i / args.rates.first().copied().unwrap_or(1) as f64,
-                if i / args.rates.first().copied().unwrap_or(1) as f64 >= 10.0 { "**met**" } else { "**not shown**" }
+                if i / args.rates.first().copied().unwrap_or(1) as f64 >= 10.0 {
+                    "**met**"
+                } else {
+                    "**not shown**"
+                }
             );
         }
         _ => out.push_str("| ingest ≥ 10 × the Python peer | not measured | — | not measured |\n"),
@@ -537,12 +582,16 @@ fn goals(out: &mut String, args: &Args, results: &Results) {
                 results
                     .filter_txn
                     .as_ref()
-                    .map_or("not run".to_owned(), |t| format!("{:.0} events/s", t.per_second())),
+                    .map_or("not run".to_owned(), |t| format!(
+                        "{:.0} events/s",
+                        t.per_second()
+                    )),
                 f.per_second() / 100_000.0,
                 verdict(!f.timed_out && f.per_second() >= 100_000.0)
             );
         }
-        None => out.push_str("| filter ≥ 100,000 events/s at-least-once | not run | — | not measured |\n"),
+        None => out
+            .push_str("| filter ≥ 100,000 events/s at-least-once | not run | — | not measured |\n"),
     }
     match &results.e2e {
         Some(e) if !e.latencies_ms.is_empty() => {
@@ -558,8 +607,12 @@ fn goals(out: &mut String, args: &Args, results: &Results) {
                 verdict(p99 <= 50 && complete)
             );
         }
-        Some(_) => out.push_str("| end to end p99 ≤ 50 ms at-least-once | no alert was delivered | — | **not met** |\n"),
-        None => out.push_str("| end to end p99 ≤ 50 ms at-least-once | not run | — | not measured |\n"),
+        Some(_) => out.push_str(
+            "| end to end p99 ≤ 50 ms at-least-once | no alert was delivered | — | **not met** |\n",
+        ),
+        None => {
+            out.push_str("| end to end p99 ≤ 50 ms at-least-once | not run | — | not measured |\n")
+        }
     }
     match &results.e2e {
         Some(e) => {
@@ -583,7 +636,9 @@ fn goals(out: &mut String, args: &Args, results: &Results) {
                 );
             }
         }
-        None => out.push_str("| RSS ≤ 64 MiB per service at steady state | not run | — | not measured |\n"),
+        None => out.push_str(
+            "| RSS ≤ 64 MiB per service at steady state | not run | — | not measured |\n",
+        ),
     }
     match &results.backlog {
         Some(b) => {
