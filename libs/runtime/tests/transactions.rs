@@ -1,0 +1,299 @@
+//! The exactly-once loop against the real broker: outputs and offsets commit
+//! together, an aborted transaction leaves nothing visible to
+//! `read_committed` readers and its inputs are handled again, and a second
+//! instance with the same transactional id fences the first.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Offset, TopicPartitionList};
+use survey_contracts::topics;
+use survey_runtime::kafka::producer_config;
+use survey_runtime::provision::{ProvisionSettings, provision};
+use survey_runtime::stage::{ProcessingGuarantee, RunnerSettings, spawn};
+use survey_runtime::{
+    InputRecord, KafkaSettings, OutputRecord, Shutdown, StageError, StageHandler, StageStats,
+};
+use survey_test_support::{TopicReader, kafka_settings, produce, producer};
+
+/// Copies each input to `output`. The first time it sees `fail_once`, it also
+/// writes an oversized record to `rejecting`, which the broker refuses: the
+/// delivery fails inside the transaction, which must then abort.
+struct Echo {
+    output: String,
+    rejecting: String,
+    fail_once: Option<String>,
+    handled: Arc<AtomicUsize>,
+    aborts: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl StageHandler for Echo {
+    async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        let key = input.key.unwrap_or_default().to_vec();
+        let mut outputs = vec![OutputRecord::new(
+            self.output.clone(),
+            key.clone(),
+            input.payload.unwrap_or_default().to_vec(),
+        )];
+        if self.fail_once.as_deref().map(str::as_bytes) == Some(key.as_slice()) {
+            self.fail_once = None;
+            outputs.push(OutputRecord::new(
+                self.rejecting.clone(),
+                key,
+                incompressible(4096),
+            ));
+        }
+        Ok(outputs)
+    }
+
+    fn aborted(&mut self) {
+        self.aborts.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Bytes lz4 cannot shrink below the topic's limit.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+struct Pipeline {
+    kafka: KafkaSettings,
+    input: String,
+    output: String,
+    rejecting: String,
+}
+
+async fn pipeline() -> Pipeline {
+    let kafka = kafka_settings();
+    provision(
+        &kafka,
+        &[
+            topics::SURVEY_RESPONSES_RAW,
+            topics::SURVEY_RESPONSES_ACTIONABLE,
+            topics::FILTER_DLQ,
+        ],
+        &ProvisionSettings::default(),
+    )
+    .await
+    .expect("provisioning");
+    let topology = kafka.topology();
+    let rejecting = format!("{}rejecting", kafka.topic_prefix);
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .create()
+        .expect("admin client");
+    let topic =
+        NewTopic::new(&rejecting, 1, TopicReplication::Fixed(1)).set("max.message.bytes", "1024");
+    admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .expect("creating the rejecting topic");
+    Pipeline {
+        input: topology.topic(&topics::SURVEY_RESPONSES_RAW),
+        output: topology.topic(&topics::SURVEY_RESPONSES_ACTIONABLE),
+        rejecting,
+        kafka,
+    }
+}
+
+struct Instance {
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    handled: Arc<AtomicUsize>,
+    aborts: Arc<AtomicUsize>,
+}
+
+fn start(pipeline: &Pipeline, kafka: &KafkaSettings, fail_once: Option<&str>) -> Instance {
+    let shutdown = Shutdown::new();
+    let handled = Arc::new(AtomicUsize::new(0));
+    let aborts = Arc::new(AtomicUsize::new(0));
+    let handler = Echo {
+        output: pipeline.output.clone(),
+        rejecting: pipeline.rejecting.clone(),
+        fail_once: fail_once.map(str::to_owned),
+        handled: Arc::clone(&handled),
+        aborts: Arc::clone(&aborts),
+    };
+    let mut runner = RunnerSettings::new(
+        "transactions-test",
+        &kafka.topology().topic(&topics::FILTER_DLQ),
+        ProcessingGuarantee::ExactlyOnce,
+    );
+    runner.initial_backoff = Duration::from_millis(50);
+    let task = spawn(
+        kafka,
+        &topics::SURVEY_RESPONSES_RAW,
+        producer_config(kafka, Duration::from_secs(30)),
+        handler,
+        runner,
+        Arc::new(StageStats::new("transactions-test")),
+        shutdown.clone(),
+    )
+    .expect("starting the stage");
+    Instance {
+        shutdown,
+        task,
+        handled,
+        aborts,
+    }
+}
+
+async fn send(pipeline: &Pipeline, keys: impl IntoIterator<Item = String>) {
+    let producer = producer(&pipeline.kafka).expect("producer");
+    for key in keys {
+        produce(
+            &producer,
+            &pipeline.input,
+            key.as_bytes(),
+            key.as_bytes(),
+            &[],
+        )
+        .await
+        .expect("producing an input");
+    }
+}
+
+fn keys(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|n| format!("input-{n:03}")).collect()
+}
+
+/// Keys of the output, in order, as a `read_committed` reader sees them.
+async fn committed_keys(pipeline: &Pipeline, at_least: usize) -> Vec<String> {
+    let reader = TopicReader::new(&pipeline.kafka, &pipeline.output).expect("reader");
+    let records = reader.read(at_least, Duration::from_secs(60)).await;
+    let mut keys = key_texts(&records);
+    // Anything beyond `at_least` would be a duplicate: give it time to show.
+    keys.extend(key_texts(&reader.read_all(Duration::from_secs(2)).await));
+    keys
+}
+
+fn key_texts(records: &[OwnedMessage]) -> Vec<String> {
+    records
+        .iter()
+        .map(|record| String::from_utf8_lossy(record.key().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+/// Every record on the output, aborted ones included (`read_uncommitted`).
+async fn all_output_records(pipeline: &Pipeline, quiet: Duration) -> usize {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &pipeline.kafka.bootstrap_servers)
+        .set("group.id", "uncommitted-reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .expect("reader");
+    let mut assignment = TopicPartitionList::new();
+    let metadata = consumer
+        .fetch_metadata(Some(&pipeline.output), Duration::from_secs(10))
+        .expect("metadata");
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        assignment
+            .add_partition_offset(&pipeline.output, partition.id(), Offset::Beginning)
+            .expect("assignment");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut count = 0;
+    while let Ok(Ok(_)) = tokio::time::timeout(quiet, consumer.recv()).await {
+        count += 1;
+    }
+    count
+}
+
+fn sorted(mut keys: Vec<String>) -> Vec<String> {
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn outputs_and_offsets_commit_together_and_a_restart_repeats_nothing() {
+    let pipeline = pipeline().await;
+    send(&pipeline, keys(0..30)).await;
+    let first = start(&pipeline, &pipeline.kafka, None);
+    assert_eq!(sorted(committed_keys(&pipeline, 30).await), keys(0..30));
+    first.shutdown.trigger();
+    first.task.await.expect("join").expect("clean stop");
+
+    send(&pipeline, keys(30..40)).await;
+    let second = start(&pipeline, &pipeline.kafka, None);
+    assert_eq!(sorted(committed_keys(&pipeline, 40).await), keys(0..40));
+    assert_eq!(
+        second.handled.load(Ordering::SeqCst),
+        10,
+        "the restart handled only the inputs after the committed offsets"
+    );
+    second.shutdown.trigger();
+    second.task.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test]
+async fn an_aborted_transaction_leaves_nothing_visible_and_its_inputs_are_handled_again() {
+    let pipeline = pipeline().await;
+    send(&pipeline, keys(0..20)).await;
+    let instance = start(&pipeline, &pipeline.kafka, Some("input-007"));
+    let seen = committed_keys(&pipeline, 20).await;
+    assert_eq!(sorted(seen), keys(0..20), "each input exactly once");
+    assert!(
+        instance.aborts.load(Ordering::SeqCst) >= 1,
+        "the refused record aborted a transaction"
+    );
+    assert!(
+        instance.handled.load(Ordering::SeqCst) > 20,
+        "the aborted batch was handled again"
+    );
+    let physically = all_output_records(&pipeline, Duration::from_secs(3)).await;
+    assert!(
+        physically > 20,
+        "the aborted copies exist in the log ({physically} records) but no read_committed reader saw them"
+    );
+    instance.shutdown.trigger();
+    instance.task.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
+    let pipeline = pipeline().await;
+    let kafka = KafkaSettings {
+        group_instance_id: Some("replica-0".to_owned()),
+        ..pipeline.kafka.clone()
+    };
+    send(&pipeline, keys(0..10)).await;
+    let zombie = start(&pipeline, &kafka, None);
+    assert_eq!(sorted(committed_keys(&pipeline, 10).await), keys(0..10));
+
+    let successor = start(&pipeline, &kafka, None);
+    let stopped = tokio::time::timeout(Duration::from_secs(60), zombie.task)
+        .await
+        .expect("the fenced instance stops by itself")
+        .expect("join");
+    let error = stopped.expect_err("a fenced instance stops with an error");
+    println!("fenced instance stopped: {error:#}");
+
+    send(&pipeline, keys(10..25)).await;
+    assert_eq!(
+        sorted(committed_keys(&pipeline, 25).await),
+        keys(0..25),
+        "only the successor produced, each input once"
+    );
+    assert!(successor.handled.load(Ordering::SeqCst) >= 15);
+    successor.shutdown.trigger();
+    successor.task.await.expect("join").expect("clean stop");
+}
