@@ -1,9 +1,10 @@
 //! The enricher stage: actionable surveys in, supervisor alerts out.
 //!
-//! Delivery semantics: at-least-once. An input's offset is stored only after
-//! the alert (and, for a pending recording, its retry record) is
-//! acknowledged. A redelivered input yields the same alert id and revision,
-//! which the notifier's ledger delivers once.
+//! Delivery semantics: exactly-once by default: the alert (and, for a
+//! pending recording, its retry record) commits in one Kafka transaction with
+//! the input offset. Under `PROCESSING_GUARANTEE=at-least-once` a redelivered
+//! input yields the same alert id and revision, which the notifier's ledger
+//! delivers once.
 //!
 //! - [`routing_file`], [`routing`]: who must act (pure);
 //! - [`assemble`]: the alert (pure);

@@ -1,10 +1,12 @@
 //! The filter stage: raw survey responses in, actionable ones out.
 //!
-//! Delivery semantics: at-least-once, deduplicated. Offsets are stored only
-//! after the actionable record and its dedup marker are acknowledged; a
-//! response id emitted within the dedup window is dropped, and the set of
-//! emitted ids is rebuilt from the compacted dedup topic at start, so neither
-//! a webhook retry, a restart nor a second instance re-emits an alert.
+//! Delivery semantics: exactly-once by default. The actionable record, its
+//! dedup marker and the input offset commit in one Kafka transaction
+//! (`PROCESSING_GUARANTEE=at-least-once` stores the offset after both are
+//! acknowledged instead). A response id emitted within the dedup window is
+//! dropped, and the set of emitted ids is rebuilt from the compacted dedup
+//! topic at start, so neither a webhook retry, a restart nor a second
+//! instance re-emits an alert.
 //!
 //! - [`rules`]: what is actionable (pure);
 //! - [`dedup`]: the seen-set (pure);
