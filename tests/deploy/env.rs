@@ -45,7 +45,9 @@ const OTEL_VARIABLES: &[&str] = &[
 /// The plain variables that carry secrets.
 const SECRET_ALIASES: &[&str] = &[
     "WEBHOOK_SECRET",
+    "WEBHOOK_SECRET_PREVIOUS",
     "WEBHOOK_TOKEN",
+    "WEBHOOK_TOKEN_PREVIOUS",
     "GENESYS_CLIENT_SECRET",
     "SLACK_BOT_TOKEN",
     "SMTP_PASSWORD",

@@ -39,7 +39,10 @@ pub struct KafkaSettings {
     /// default) or `at-least-once` (acknowledged outputs, then the offset).
     pub processing_guarantee: ProcessingGuarantee,
     /// Extra librdkafka properties, passed through unchanged; they override
-    /// the service's own settings.
+    /// the service's own settings. From the environment:
+    /// `SURVEY_ALERTS__KAFKA__LIBRDKAFKA__SECURITY.PROTOCOL=SASL_SSL` (the
+    /// dots of a property name survive as dots).
+    #[serde(deserialize_with = "dotted_properties")]
     pub librdkafka: BTreeMap<String, String>,
 }
 
@@ -112,4 +115,98 @@ pub fn load_config<T: DeserializeOwned>(aliases: &[(&str, &str)]) -> anyhow::Res
         .context("reading configuration")?
         .try_deserialize()
         .context("invalid configuration")
+}
+
+/// A librdkafka property value as a config source delivers it: the
+/// environment layer splits `security.protocol` into nested keys, and a TOML
+/// file may give numbers or booleans.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PropertyValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Flag(bool),
+    Nested(BTreeMap<String, PropertyValue>),
+}
+
+/// Reads librdkafka properties, joining nested keys back into dotted names.
+fn dotted_properties<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    fn flatten(prefix: &str, value: PropertyValue, into: &mut BTreeMap<String, String>) {
+        let text = match value {
+            PropertyValue::Text(text) => text,
+            PropertyValue::Integer(number) => number.to_string(),
+            PropertyValue::Float(number) => number.to_string(),
+            PropertyValue::Flag(flag) => flag.to_string(),
+            PropertyValue::Nested(entries) => {
+                for (key, value) in entries {
+                    let name = if prefix.is_empty() {
+                        key
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    flatten(&name, value, into);
+                }
+                return;
+            }
+        };
+        into.insert(prefix.to_owned(), text);
+    }
+    let entries = BTreeMap::<String, PropertyValue>::deserialize(deserializer)?;
+    let mut properties = BTreeMap::new();
+    flatten("", PropertyValue::Nested(entries), &mut properties);
+    Ok(properties)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Wrapper {
+        kafka: KafkaSettings,
+    }
+
+    #[test]
+    fn dotted_librdkafka_properties_survive_the_environment_layer() {
+        let loaded: Wrapper = config::Config::builder()
+            .add_source(
+                config::Environment::with_prefix("SURVEY_ALERTS")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(
+                        [
+                            (
+                                "SURVEY_ALERTS__KAFKA__LIBRDKAFKA__SECURITY.PROTOCOL".to_owned(),
+                                "SASL_SSL".to_owned(),
+                            ),
+                            (
+                                "SURVEY_ALERTS__KAFKA__LIBRDKAFKA__SASL.MECHANISMS".to_owned(),
+                                "SCRAM-SHA-512".to_owned(),
+                            ),
+                            (
+                                "SURVEY_ALERTS__KAFKA__LIBRDKAFKA__LINGER.MS".to_owned(),
+                                "10".to_owned(),
+                            ),
+                            (
+                                "SURVEY_ALERTS__KAFKA__LIBRDKAFKA__ACKS".to_owned(),
+                                "all".to_owned(),
+                            ),
+                        ]
+                        .into_iter()
+                        .collect(),
+                    )),
+            )
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .expect("the settings load");
+        let properties = loaded.kafka.librdkafka;
+        assert_eq!(properties["security.protocol"], "SASL_SSL");
+        assert_eq!(properties["sasl.mechanisms"], "SCRAM-SHA-512");
+        assert_eq!(properties["linger.ms"], "10");
+        assert_eq!(properties["acks"], "all");
+    }
 }
