@@ -163,25 +163,14 @@ impl Transactional {
     /// same id and aborting what it left open. `Ok(false)`: shutdown came
     /// first.
     async fn init(&mut self, shutdown: &Shutdown) -> anyhow::Result<bool> {
-        let mut backoff = self.settings.initial_backoff;
-        loop {
-            let producer = self.producer.clone();
-            let result =
-                tokio::task::spawn_blocking(move || producer.init_transactions(CALL_TIMEOUT))
-                    .await?;
-            match result {
-                Ok(()) => return Ok(true),
-                Err(error) if classify(&error) == Failure::Retriable => {
-                    tracing::warn!(stage = self.settings.stage, %error, "transactions not ready yet");
-                }
-                Err(error) => anyhow::bail!("cannot start transactions: {error}"),
-            }
-            tokio::select! {
-                () = shutdown.triggered() => return Ok(false),
-                () = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(self.settings.max_backoff);
-        }
+        blocking(
+            &self.producer,
+            &self.settings,
+            "start transactions",
+            Some(shutdown),
+            |producer| producer.init_transactions(CALL_TIMEOUT),
+        )
+        .await
     }
 
     /// When the open batch should commit: after the commit interval, or at
@@ -299,24 +288,15 @@ impl Transactional {
     /// `read_committed` readers.
     async fn abort(&mut self) -> anyhow::Result<()> {
         self.batch.deliveries.clear();
-        let mut backoff = self.settings.initial_backoff;
-        loop {
-            let producer = self.producer.clone();
-            let result =
-                tokio::task::spawn_blocking(move || producer.abort_transaction(CALL_TIMEOUT))
-                    .await?;
-            match result {
-                Ok(()) => return Ok(()),
-                Err(error) if classify(&error) == Failure::Retriable => {
-                    tracing::warn!(stage = self.settings.stage, %error, "abort failed, retrying");
-                }
-                Err(error) => {
-                    anyhow::bail!("{} stopped: abort failed: {error}", self.settings.stage)
-                }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(self.settings.max_backoff);
-        }
+        blocking(
+            &self.producer,
+            &self.settings,
+            "abort the transaction",
+            None,
+            |producer| producer.abort_transaction(CALL_TIMEOUT),
+        )
+        .await?;
+        Ok(())
     }
 
     /// Moves every partition of the aborted batch back to its first input.
@@ -329,5 +309,39 @@ impl Transactional {
                 tracing::debug!(stage = self.settings.stage, %error, topic, partition, "rewind skipped");
             }
         }
+    }
+}
+
+/// Runs a blocking transactional call on the blocking pool, again after
+/// a back-off while it fails retriably. `Ok(false)`: `shutdown` came
+/// first.
+async fn blocking(
+    producer: &FutureProducer,
+    settings: &RunnerSettings,
+    what: &'static str,
+    shutdown: Option<&Shutdown>,
+    call: fn(&FutureProducer) -> rdkafka::error::KafkaResult<()>,
+) -> anyhow::Result<bool> {
+    let mut backoff = settings.initial_backoff;
+    loop {
+        let producer = producer.clone();
+        match tokio::task::spawn_blocking(move || call(&producer)).await? {
+            Ok(()) => return Ok(true),
+            Err(error) if classify(&error) == Failure::Retriable => {
+                tracing::warn!(stage = settings.stage, %error, "{what} failed, retrying");
+            }
+            Err(error) => anyhow::bail!("{}: cannot {what}: {error}", settings.stage),
+        }
+        let stopped = async {
+            match shutdown {
+                Some(shutdown) => shutdown.triggered().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stopped => return Ok(false),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(settings.max_backoff);
     }
 }
