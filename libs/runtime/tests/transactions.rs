@@ -31,6 +31,8 @@ struct Echo {
     output: String,
     rejecting: String,
     fail_once: Option<String>,
+    /// A key whose dependency is down until the instant.
+    unavailable: Option<(String, tokio::time::Instant)>,
     handled: Arc<AtomicUsize>,
     aborts: Arc<AtomicUsize>,
 }
@@ -40,6 +42,12 @@ impl StageHandler for Echo {
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
         self.handled.fetch_add(1, Ordering::SeqCst);
         let key = input.key.unwrap_or_default().to_vec();
+        if let Some((down, until)) = &self.unavailable
+            && down.as_bytes() == key.as_slice()
+            && tokio::time::Instant::now() < *until
+        {
+            return Err(StageError::Retriable("dependency down".to_owned()));
+        }
         let mut outputs = vec![OutputRecord::new(
             self.output.clone(),
             key.clone(),
@@ -122,6 +130,15 @@ struct Instance {
 }
 
 fn start(pipeline: &Pipeline, kafka: &KafkaSettings, fail_once: Option<&str>) -> Instance {
+    start_with(pipeline, kafka, fail_once, None)
+}
+
+fn start_with(
+    pipeline: &Pipeline,
+    kafka: &KafkaSettings,
+    fail_once: Option<&str>,
+    unavailable: Option<(String, tokio::time::Instant)>,
+) -> Instance {
     let shutdown = Shutdown::new();
     let handled = Arc::new(AtomicUsize::new(0));
     let aborts = Arc::new(AtomicUsize::new(0));
@@ -129,6 +146,7 @@ fn start(pipeline: &Pipeline, kafka: &KafkaSettings, fail_once: Option<&str>) ->
         output: pipeline.output.clone(),
         rejecting: pipeline.rejecting.clone(),
         fail_once: fail_once.map(str::to_owned),
+        unavailable,
         handled: Arc::clone(&handled),
         aborts: Arc::clone(&aborts),
     };
@@ -138,6 +156,7 @@ fn start(pipeline: &Pipeline, kafka: &KafkaSettings, fail_once: Option<&str>) ->
         ProcessingGuarantee::ExactlyOnce,
     );
     runner.initial_backoff = Duration::from_millis(50);
+    runner.max_backoff = Duration::from_secs(1);
     let task = spawn(
         kafka,
         &topics::SURVEY_RESPONSES_RAW,
@@ -296,4 +315,47 @@ async fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
     assert!(successor.handled.load(Ordering::SeqCst) >= 15);
     successor.shutdown.trigger();
     successor.task.await.expect("join").expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_dependency_down_longer_than_the_transaction_timeout_delays_but_loses_nothing() {
+    let pipeline = pipeline().await;
+    send(&pipeline, keys(0..20)).await;
+    // Longer than the 10 s transaction timeout: a transaction held open
+    // through the outage would be aborted by the coordinator.
+    let until = tokio::time::Instant::now() + Duration::from_secs(13);
+    let instance = start_with(
+        &pipeline,
+        &pipeline.kafka,
+        None,
+        Some(("input-005".to_owned(), until)),
+    );
+    // Meanwhile the inputs of the other partitions commit: no transaction
+    // waits for the one input.
+    let reader = TopicReader::new(&pipeline.kafka, &pipeline.output).expect("reader");
+    let early = key_texts(&reader.read(20, Duration::from_secs(6)).await);
+    assert!(
+        tokio::time::Instant::now() < until,
+        "the outage is still on"
+    );
+    assert!(
+        early.len() >= 10 && !early.contains(&"input-005".to_owned()),
+        "inputs of other partitions committed during the outage: {early:?}"
+    );
+    assert_eq!(
+        sorted(committed_keys(&pipeline, 20).await),
+        keys(0..20),
+        "each input exactly once"
+    );
+    assert!(
+        tokio::time::Instant::now() >= until,
+        "input-005 waited for its dependency"
+    );
+    assert!(
+        instance.handled.load(Ordering::SeqCst) > 20,
+        "input-005 was retried"
+    );
+    assert!(!instance.task.is_finished(), "the stage kept running");
+    instance.shutdown.trigger();
+    instance.task.await.expect("join").expect("clean stop");
 }

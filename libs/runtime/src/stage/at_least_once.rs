@@ -59,10 +59,11 @@ pub(super) async fn run<H: StageHandler>(
                         }
                     },
                 };
-                let taken = take(&mut intake, &message, &mut handler, &settings, &stats, &shutdown).await;
+                let taken = take(&mut intake, &message, &mut handler, &settings, &stats, &shutdown, false).await;
                 let (position, outputs, span) = match taken {
                     Ok(Taken::Outputs { position, outputs, span }) => (position, outputs, span),
-                    Ok(Taken::Paused) => continue,
+                    // Retried in place; never handed back here.
+                    Ok(Taken::Paused | Taken::RetryLater(_)) => continue,
                     Ok(Taken::ShutDown) => break Ok(()),
                     Err(error) => break Err(error),
                 };

@@ -16,7 +16,7 @@
 //! - The transactional calls block, so they run on the blocking pool, never
 //!   on an async worker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub(super) async fn run<H: StageHandler>(
         return Ok(());
     }
     let consumer = Arc::clone(&intake.consumer);
+    // Per partition: the back-off of an input waiting for a dependency.
+    let mut backoffs: HashMap<(String, i32), Duration> = HashMap::new();
     let outcome = loop {
         let commit_at = stage.commit_at();
         let has_room = stage.batch.inputs < stage.settings.max_in_flight;
@@ -77,10 +79,37 @@ pub(super) async fn run<H: StageHandler>(
                         }
                     },
                 };
-                let taken = take(&mut intake, &message, &mut handler, &stage.settings, &stage.stats, &shutdown).await;
+                let taken = take(&mut intake, &message, &mut handler, &stage.settings, &stage.stats, &shutdown, true).await;
                 match taken {
                     Ok(Taken::Outputs { position, outputs, span }) => {
+                        backoffs.remove(&(position.topic.clone(), position.partition));
                         if let Err(error) = stage.add(position, outputs, &shutdown, &span).await {
+                            break Err(error);
+                        }
+                    }
+                    Ok(Taken::RetryLater(position)) => {
+                        // Commit what is done rather than let the transaction
+                        // outlive its timeout while a dependency is down; the
+                        // input is read again after its back-off, and other
+                        // partitions go on meanwhile.
+                        let key = (position.topic.clone(), position.partition);
+                        let mut resume_from = position.offset;
+                        if stage.batch.is_open() {
+                            let first = stage.batch.partitions.get(&key).map(|(first, _)| *first);
+                            match stage.settle(&mut intake, &mut handler, &shutdown).await {
+                                Ok(true) => {}
+                                // Aborted: the batch's own inputs of this
+                                // partition come first again.
+                                Ok(false) => resume_from = first.unwrap_or(resume_from),
+                                Err(error) => break Err(error),
+                            }
+                        }
+                        let backoff = backoffs
+                            .entry(key)
+                            .or_insert(stage.settings.initial_backoff);
+                        let wait = *backoff;
+                        *backoff = (wait * 2).min(stage.settings.max_backoff);
+                        if let Err(error) = intake.pause_at(&position.topic, position.partition, resume_from, wait) {
                             break Err(error);
                         }
                     }
@@ -93,7 +122,9 @@ pub(super) async fn run<H: StageHandler>(
     };
     if stage.batch.is_open() {
         match &outcome {
-            Ok(()) => stage.settle(&mut intake, &mut handler, &shutdown).await?,
+            Ok(()) => {
+                stage.settle(&mut intake, &mut handler, &shutdown).await?;
+            }
             Err(_) => {
                 // Nothing of the unfinished batch becomes visible; a restart
                 // handles its inputs again.
@@ -212,13 +243,14 @@ impl Transactional {
         Ok(())
     }
 
-    /// Commits the open batch with its offsets, or aborts and rewinds it.
+    /// Commits the open batch with its offsets (`Ok(true)`), or aborts and
+    /// rewinds it (`Ok(false)`).
     async fn settle<H: StageHandler>(
         &mut self,
         intake: &mut Intake,
         handler: &mut H,
         shutdown: &Shutdown,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let offsets = self.batch.next_offsets()?;
         let mut backoff = self.settings.initial_backoff;
         loop {
@@ -247,7 +279,7 @@ impl Transactional {
                         inputs = batch.inputs,
                         "transaction committed"
                     );
-                    return Ok(());
+                    return Ok(true);
                 }
                 Err(error) => error,
             };
@@ -267,7 +299,7 @@ impl Transactional {
                         () = shutdown.triggered() => {}
                         () = tokio::time::sleep(self.settings.initial_backoff) => {}
                     }
-                    return Ok(());
+                    return Ok(false);
                 }
                 Failure::Fatal => {
                     anyhow::bail!(

@@ -75,14 +75,25 @@ impl Intake {
     /// Pauses the input's partition and rewinds it to the input, so that
     /// nothing behind it is read before it is due.
     pub fn pause_until(&mut self, input: &InputRecord<'_>, wait: Duration) -> anyhow::Result<()> {
-        let mut partition = TopicPartitionList::new();
-        partition.add_partition(input.topic, input.partition);
-        self.consumer.pause(&partition)?;
-        self.rewind(input.topic, input.partition, input.offset)?;
+        self.pause_at(input.topic, input.partition, input.offset, wait)
+    }
+
+    /// Pauses `partition` of `topic` for `wait`, rewound to `offset`.
+    pub fn pause_at(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        wait: Duration,
+    ) -> anyhow::Result<()> {
+        let mut paused = TopicPartitionList::new();
+        paused.add_partition(topic, partition);
+        self.consumer.pause(&paused)?;
+        self.rewind(topic, partition, offset)?;
         self.paused.push(Reverse((
             Instant::now() + wait,
-            input.topic.to_owned(),
-            input.partition,
+            topic.to_owned(),
+            partition,
         )));
         Ok(())
     }

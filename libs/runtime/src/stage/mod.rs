@@ -112,6 +112,7 @@ pub enum StageError {
 enum Handled {
     Outputs(Vec<OutputRecord>),
     NotDue(Duration),
+    RetryLater,
     ShutDown,
 }
 
@@ -228,6 +229,7 @@ async fn take<H: StageHandler>(
     settings: &RunnerSettings,
     stats: &Arc<StageStats>,
     shutdown: &Shutdown,
+    retry_later: bool,
 ) -> anyhow::Result<Taken> {
     stats.record_in();
     let input = InputRecord {
@@ -240,19 +242,21 @@ async fn take<H: StageHandler>(
     };
     let span = intake.process_span(&input);
     crate::trace_context::set_parent(&span, &input.headers);
-    let handled = handle_with_retries(handler, &input, settings, stats, shutdown)
+    let handled = handle_with_retries(handler, &input, settings, stats, shutdown, retry_later)
         .instrument(span.clone())
         .await?;
+    let position = Position {
+        topic: input.topic.to_owned(),
+        partition: input.partition,
+        offset: input.offset,
+    };
     Ok(match handled {
         Handled::Outputs(outputs) => Taken::Outputs {
-            position: Position {
-                topic: input.topic.to_owned(),
-                partition: input.partition,
-                offset: input.offset,
-            },
+            position,
             outputs,
             span,
         },
+        Handled::RetryLater => Taken::RetryLater(position),
         Handled::NotDue(wait) => {
             intake.pause_until(&input, wait)?;
             Taken::Paused
@@ -279,16 +283,22 @@ enum Taken {
     },
     /// Not due; its partition is paused and rewound to it.
     Paused,
+    /// A dependency failed retriably; the loop retries the input later.
+    RetryLater(Position),
     /// Shutdown came during retries; the input is left for the next run.
     ShutDown,
 }
 
+/// Handles one input. A retriable failure is retried in place after a
+/// back-off, or, with `retry_later`, handed back to the loop (which must not
+/// hold a transaction open while a dependency is down).
 async fn handle_with_retries<H: StageHandler>(
     handler: &mut H,
     input: &InputRecord<'_>,
     settings: &RunnerSettings,
     stats: &StageStats,
     shutdown: &Shutdown,
+    retry_later: bool,
 ) -> anyhow::Result<Handled> {
     let mut backoff = settings.initial_backoff;
     loop {
@@ -308,6 +318,11 @@ async fn handle_with_retries<H: StageHandler>(
                 let record =
                     dead_letter(input, &settings.dlq_topic, settings.stage, code, &message);
                 return Ok(Handled::Outputs(vec![record]));
+            }
+            Err(StageError::Retriable(reason)) if retry_later => {
+                stats.retry();
+                tracing::warn!(stage = settings.stage, "record to be retried: {reason}");
+                return Ok(Handled::RetryLater);
             }
             Err(StageError::Retriable(reason)) => {
                 stats.retry();
