@@ -3,7 +3,9 @@
 //! receive. Pure.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::plan::{Channel, Survey};
@@ -17,7 +19,16 @@ pub struct Delivery {
     pub channel: Channel,
     /// The alert revision the message carries (coaching appointments carry none).
     pub revision: Option<i64>,
+    /// When the sink received it.
+    pub at: Option<DateTime<Utc>>,
+    /// Whether it links the recording (the recording was ready for this revision).
+    pub ready: bool,
 }
+
+/// How long after a sink accepted a message the notifier may be SIGKILLed and, restarted,
+/// send it again: its documented at-least-once window (the sink's answer, then the ledger
+/// record's acknowledgement).
+pub const KILL_WINDOW: Duration = Duration::from_secs(2);
 
 /// Everything the sinks received, attributed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,6 +67,8 @@ pub fn attribute(deliveries: &Value, prefix: &str) -> SinkRecord {
                     survey,
                     channel,
                     revision: Some(revision),
+                    at: received_at(&message),
+                    ready: text.contains("/recordings/"),
                 }),
                 None => record.unattributed.push(format!("{key}: {}", clip(&text))),
             }
@@ -78,6 +91,8 @@ pub fn attribute(deliveries: &Value, prefix: &str) -> SinkRecord {
                 survey: survey.to_owned(),
                 channel: Channel::Coaching,
                 revision: None,
+                at: received_at(&appointment),
+                ready: true,
             }),
             None => record
                 .unattributed
@@ -85,6 +100,14 @@ pub fn attribute(deliveries: &Value, prefix: &str) -> SinkRecord {
         }
     }
     record
+}
+
+fn received_at(message: &Value) -> Option<DateTime<Utc>> {
+    message
+        .get("received_at")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn clip(text: &str) -> String {
@@ -129,6 +152,10 @@ pub struct Tally {
     /// Messages beyond the first for one (survey, target, revision), or beyond the first
     /// coaching appointment.
     pub duplicated: usize,
+    /// Of those, the ones sent again because the notifier was SIGKILLed within
+    /// [`KILL_WINDOW`] after the sink accepted the first: its documented at-least-once
+    /// window.
+    pub in_kill_window: usize,
     /// Messages with a lower revision than one the target already had.
     pub regressions: usize,
     /// Messages for surveys or targets that must receive nothing.
@@ -145,13 +172,22 @@ impl Tally {
         self.delivered += other.delivered;
         self.lost += other.lost;
         self.duplicated += other.duplicated;
+        self.in_kill_window += other.in_kill_window;
         self.regressions += other.regressions;
         self.unexpected += other.unexpected;
     }
 
-    /// Whether nothing went wrong.
+    /// Duplicates the kill window does not explain.
+    pub fn unexplained_duplicates(&self) -> usize {
+        self.duplicated - self.in_kill_window
+    }
+
+    /// Whether nothing went wrong (duplicates in the notifier's kill window aside).
     pub fn clean(&self) -> bool {
-        self.lost == 0 && self.duplicated == 0 && self.regressions == 0 && self.unexpected == 0
+        self.lost == 0
+            && self.unexplained_duplicates() == 0
+            && self.regressions == 0
+            && self.unexpected == 0
     }
 }
 
@@ -164,8 +200,22 @@ pub struct Outcome {
     pub problems: Vec<String>,
 }
 
-/// Deliveries grouped by survey and channel, in arrival order.
-pub type Grouped = BTreeMap<String, BTreeMap<Channel, Vec<Option<i64>>>>;
+/// One message a target received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Got {
+    /// Its revision.
+    pub revision: Option<i64>,
+    /// When.
+    pub at: Option<DateTime<Utc>>,
+    /// Whether it links the recording.
+    pub ready: bool,
+}
+
+/// What one target received, in arrival order.
+pub type Received = Vec<Got>;
+
+/// Deliveries grouped by survey and channel.
+pub type Grouped = BTreeMap<String, BTreeMap<Channel, Received>>;
 
 /// Groups attributed deliveries.
 pub fn group(deliveries: &[Delivery]) -> Grouped {
@@ -176,7 +226,11 @@ pub fn group(deliveries: &[Delivery]) -> Grouped {
             .or_default()
             .entry(delivery.channel)
             .or_default()
-            .push(delivery.revision);
+            .push(Got {
+                revision: delivery.revision,
+                at: delivery.at,
+                ready: delivery.ready,
+            });
     }
     grouped
 }
@@ -184,10 +238,19 @@ pub fn group(deliveries: &[Delivery]) -> Grouped {
 /// Compares what `survey`'s targets received with what they must receive.
 ///
 /// A revisioned target must end at the survey's final revision: the highest revision any
-/// of its targets received, and at least the kind's own (2 when the recording comes late).
-/// A target that skipped an intermediate revision (a newer one overtook a retry) is not a
-/// loss: the alert is superseded in place.
-pub fn judge(survey: &Survey, received: Option<&BTreeMap<Channel, Vec<Option<i64>>>>) -> Outcome {
+/// of its targets received, which for a call must link the recording (every recording of the load
+/// becomes ready; whether that takes one revision or two depends on how often the
+/// enricher had to look). A target that skipped an intermediate revision (a newer one
+/// overtook a retry) is not a loss: the alert is superseded in place.
+///
+/// `notifier_kills` are the times the notifier was SIGKILLed; a repeated message counts as
+/// in the kill window when one of them falls within [`KILL_WINDOW`] after the message it
+/// repeats.
+pub fn judge(
+    survey: &Survey,
+    received: Option<&BTreeMap<Channel, Received>>,
+    notifier_kills: &[DateTime<Utc>],
+) -> Outcome {
     let mut outcome = Outcome::default();
     let tally = &mut outcome.tally;
     tally.surveys = 1;
@@ -200,10 +263,9 @@ pub fn judge(survey: &Survey, received: Option<&BTreeMap<Channel, Vec<Option<i64
     let final_revision = received
         .iter()
         .filter(|(channel, _)| channel.revisioned())
-        .flat_map(|(_, revisions)| revisions.iter().flatten().copied())
+        .flat_map(|(_, got)| got.iter().filter_map(|g| g.revision))
         .max()
-        .unwrap_or(0)
-        .max(survey.kind.final_revision());
+        .unwrap_or(1);
     for (&channel, revisions) in received {
         if !channels.contains(&channel) {
             tally.unexpected += revisions.len();
@@ -217,47 +279,75 @@ pub fn judge(survey: &Survey, received: Option<&BTreeMap<Channel, Vec<Option<i64
     }
     for &channel in channels {
         tally.targets += 1;
-        let revisions = received.get(&channel).map_or(&[][..], Vec::as_slice);
+        let got = received.get(&channel).map_or(&[][..], Vec::as_slice);
+        // Repeats of one revision (coaching: of the one appointment), with their times.
+        let mut by_revision: BTreeMap<Option<i64>, Vec<Option<DateTime<Utc>>>> = BTreeMap::new();
+        for g in got {
+            let key = if channel.revisioned() {
+                g.revision
+            } else {
+                None
+            };
+            by_revision.entry(key).or_default().push(g.at);
+        }
+        for (revision, times) in &by_revision {
+            if times.len() < 2 {
+                continue;
+            }
+            let mut sorted = times.clone();
+            sorted.sort();
+            let in_window = sorted
+                .windows(2)
+                .filter(|pair| killed_between(pair[0], pair[1], notifier_kills))
+                .count();
+            tally.duplicated += times.len() - 1;
+            tally.in_kill_window += in_window;
+            outcome.problems.push(format!(
+                "{}: {} got {} {} times, at {}{}",
+                survey.id,
+                channel.name(),
+                revision.map_or_else(|| "its appointment".to_owned(), |r| format!("revision {r}")),
+                times.len(),
+                sorted
+                    .iter()
+                    .map(|t| clock(*t))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if in_window == times.len() - 1 {
+                    " (notifier SIGKILLed within the window after the first)"
+                } else {
+                    ""
+                }
+            ));
+        }
         if !channel.revisioned() {
-            if revisions.is_empty() {
+            if got.is_empty() {
                 tally.lost += 1;
                 outcome
                     .problems
                     .push(format!("{}: {} never delivered", survey.id, channel.name()));
             } else {
                 tally.delivered += 1;
-                if revisions.len() > 1 {
-                    tally.duplicated += revisions.len() - 1;
-                    outcome.problems.push(format!(
-                        "{}: {} delivered {} times",
-                        survey.id,
-                        channel.name(),
-                        revisions.len()
-                    ));
-                }
             }
             continue;
         }
-        let seen: Vec<i64> = revisions.iter().flatten().copied().collect();
-        if seen.iter().max() == Some(&final_revision) {
+        let seen: Vec<i64> = got.iter().filter_map(|g| g.revision).collect();
+        let final_ready = got.iter().any(|g| {
+            g.revision == Some(final_revision) && (g.ready || !survey.kind.links_recording())
+        });
+        if seen.iter().max() == Some(&final_revision) && final_ready {
             tally.delivered += 1;
         } else {
             tally.lost += 1;
             outcome.problems.push(format!(
-                "{}: {} got revisions {seen:?}, final revision {final_revision} missing",
+                "{}: {} got revisions {seen:?}; final revision {final_revision} {}",
                 survey.id,
-                channel.name()
-            ));
-        }
-        let mut distinct = seen.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if distinct.len() < seen.len() {
-            tally.duplicated += seen.len() - distinct.len();
-            outcome.problems.push(format!(
-                "{}: {} got revisions {seen:?} (duplicates)",
-                survey.id,
-                channel.name()
+                channel.name(),
+                if seen.contains(&final_revision) {
+                    "without the recording (its update never came)"
+                } else {
+                    "missing"
+                }
             ));
         }
         let regressions = seen.windows(2).filter(|w| w[1] < w[0]).count();
@@ -271,6 +361,27 @@ pub fn judge(survey: &Survey, received: Option<&BTreeMap<Channel, Vec<Option<i64
         }
     }
     outcome
+}
+
+/// Whether the notifier was killed after `first` and within [`KILL_WINDOW`] of it, and
+/// before `again`.
+fn killed_between(
+    first: Option<DateTime<Utc>>,
+    again: Option<DateTime<Utc>>,
+    kills: &[DateTime<Utc>],
+) -> bool {
+    let (Some(first), Some(again)) = (first, again) else {
+        return false;
+    };
+    let window = chrono::Duration::from_std(KILL_WINDOW).unwrap_or_default();
+    kills
+        .iter()
+        .any(|&kill| kill >= first && kill <= again && kill - first <= window)
+}
+
+/// `HH:MM:SS.mmm`.
+fn clock(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "?".to_owned(), |t| t.format("%H:%M:%S%.3f").to_string())
 }
 
 #[cfg(test)]
@@ -287,8 +398,19 @@ mod tests {
             .unwrap_or_else(|| survey("t", 0))
     }
 
-    fn received(pairs: &[(Channel, &[Option<i64>])]) -> BTreeMap<Channel, Vec<Option<i64>>> {
-        pairs.iter().map(|(c, r)| (*c, r.to_vec())).collect()
+    /// Every message links the recording except revision 1 of a late recording's alert.
+    fn received(pairs: &[(Channel, &[Option<i64>])]) -> BTreeMap<Channel, Received> {
+        pairs
+            .iter()
+            .map(|(c, r)| {
+                let got = r.iter().map(|&revision| Got {
+                    revision,
+                    at: None,
+                    ready: revision != Some(1) || r.len() == 1,
+                });
+                (*c, got.collect())
+            })
+            .collect()
     }
 
     #[test]
@@ -328,7 +450,7 @@ mod tests {
             (Channel::Email, &[Some(1)]),
             (Channel::Coaching, &[None]),
         ]);
-        let outcome = judge(&s, Some(&got));
+        let outcome = judge(&s, Some(&got), &[]);
         assert!(outcome.tally.clean(), "{:?}", outcome.problems);
         assert_eq!(outcome.tally.delivered, 4);
     }
@@ -342,7 +464,7 @@ mod tests {
             (Channel::Email, &[Some(1)]),
             (Channel::Coaching, &[None, None]),
         ]);
-        let tally = judge(&s, Some(&got)).tally;
+        let tally = judge(&s, Some(&got), &[]).tally;
         assert_eq!(tally.lost, 1, "e-mail never got revision 2");
         assert_eq!(
             tally.duplicated, 2,
@@ -350,6 +472,59 @@ mod tests {
         );
         assert_eq!(tally.regressions, 1);
         assert_eq!(tally.delivered, 3);
+    }
+
+    #[test]
+    fn a_repeat_right_after_a_notifier_kill_is_in_the_window() {
+        let s = by_kind(Kind::Bot);
+        let t = |ms: i64| Some(DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::milliseconds(ms));
+        let got = |at| Got {
+            revision: Some(1),
+            at,
+            ready: true,
+        };
+        let got: BTreeMap<Channel, Received> = [
+            (Channel::Slack, vec![got(t(1_000)), got(t(9_000))]),
+            (Channel::Teams, vec![got(t(1_000)), got(t(9_000))]),
+        ]
+        .into_iter()
+        .collect();
+        let kill = t(1_500).unwrap_or_default();
+        let tally = judge(&s, Some(&got), &[kill]).tally;
+        assert_eq!((tally.duplicated, tally.in_kill_window), (2, 2));
+        assert!(tally.clean());
+        let late_kill = t(5_000).unwrap_or_default();
+        let tally = judge(&s, Some(&got), &[late_kill]).tally;
+        assert_eq!((tally.duplicated, tally.in_kill_window), (2, 0));
+        assert!(!tally.clean());
+    }
+
+    #[test]
+    fn a_recording_update_that_never_came_is_lost() {
+        let s = by_kind(Kind::AgentLateRecording);
+        let pending = |revision| Got {
+            revision: Some(revision),
+            at: None,
+            ready: false,
+        };
+        let mut got: BTreeMap<Channel, Received> = [Channel::Slack, Channel::Teams, Channel::Email]
+            .into_iter()
+            .map(|c| (c, vec![pending(1)]))
+            .collect();
+        got.insert(
+            Channel::Coaching,
+            vec![Got {
+                revision: None,
+                at: None,
+                ready: true,
+            }],
+        );
+        assert_eq!(judge(&s, Some(&got), &[]).tally.lost, 3);
+        // Ready at once (the enricher looked often enough before): one revision is all.
+        for received in got.values_mut() {
+            received[0].ready = true;
+        }
+        assert!(judge(&s, Some(&got), &[]).tally.clean());
     }
 
     #[test]
@@ -361,19 +536,19 @@ mod tests {
             (Channel::Email, &[Some(1)]),
             (Channel::Coaching, &[None]),
         ]);
-        let tally = judge(&s, Some(&got)).tally;
+        let tally = judge(&s, Some(&got), &[]).tally;
         assert_eq!((tally.delivered, tally.lost), (3, 1));
     }
 
     #[test]
     fn anything_for_a_happy_customer_is_unexpected() {
         let s = by_kind(Kind::Happy);
-        assert!(judge(&s, None).tally.clean());
+        assert!(judge(&s, None, &[]).tally.clean());
         let got = received(&[(Channel::Slack, &[Some(1)])]);
-        assert_eq!(judge(&s, Some(&got)).tally.unexpected, 1);
+        assert_eq!(judge(&s, Some(&got), &[]).tally.unexpected, 1);
         let bot = by_kind(Kind::Bot);
         let got = received(&[(Channel::Slack, &[Some(1)]), (Channel::Teams, &[Some(1)])]);
-        assert!(judge(&bot, Some(&got)).tally.clean());
-        assert_eq!(judge(&bot, None).tally.lost, 2);
+        assert!(judge(&bot, Some(&got), &[]).tally.clean());
+        assert_eq!(judge(&bot, None, &[]).tally.lost, 2);
     }
 }

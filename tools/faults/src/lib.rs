@@ -374,7 +374,8 @@ fn markdown(options: &Options, table: &str, facts: &str, passed: bool) -> String
          message for the same survey, target and revision (a Slack `chat.update` carrying a \
          later revision is not one). Recovery is the time from a restart (or the end of an \
          outage) to the first record the restarted component handled (for the broker and \
-         registry: every consumer; for Genesys and Slack: the next delivery).\n\n\
+         registry: every consumer; for Genesys and Slack: the next delivery); a restarted \
+         service must get there within 10 s.\n\n\
          {table}\n{facts}\n",
         command = options.command,
         date = chrono::Utc::now().format("%Y-%m-%d %H:%M"),

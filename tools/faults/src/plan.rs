@@ -66,8 +66,10 @@ pub enum Kind {
     /// Slack, Teams, e-mail and coaching.
     Agent,
     /// A critical keyword, an agent in Billing Support, the recording ready only on the
-    /// third poll: revision 1 and then revision 2 to Slack (updated in place), Teams and
-    /// e-mail; one coaching appointment.
+    /// third poll: revision 1 (recording pending) and then revision 2 (ready) to Slack
+    /// (updated in place), Teams and e-mail; one coaching appointment. (When the enricher
+    /// had to look more than twice, because it was restarted or a transaction was
+    /// aborted, revision 1 is already ready.)
     AgentLateRecording,
     /// Low score on a chat the bot handled: Slack and Teams of the bot team.
     Bot,
@@ -83,12 +85,10 @@ impl Kind {
         }
     }
 
-    /// The lowest revision the revisioned channels must end at.
-    pub fn final_revision(self) -> i64 {
-        match self {
-            Self::AgentLateRecording => 2,
-            _ => 1,
-        }
+    /// Whether its final message must link the recording (a voice call's recording has a
+    /// media URL; the bot's chat transcript has none).
+    pub fn links_recording(self) -> bool {
+        matches!(self, Self::Agent | Self::AgentLateRecording)
     }
 
     /// Whether the filter lets it through.

@@ -76,12 +76,16 @@ pub struct PhaseRecord {
     pub name: String,
     /// When it began; it ends where the next one begins.
     pub start: Instant,
+    /// The same, on the wall clock.
+    pub started_at: chrono::DateTime<chrono::Utc>,
     /// Recovery times (one per restart), `None` when no progress was seen in time.
     pub recovery: Vec<Option<Duration>>,
     /// Whether the recovery times are the consumers' resumption bound (10 s).
     pub bounded_recovery: bool,
     /// Extra facts for the report.
     pub note: String,
+    /// Services SIGKILLed during it, and when.
+    pub kills: Vec<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
 /// The run's moving parts.
@@ -134,13 +138,13 @@ impl Rig<'_> {
             }
         }
 
-        let phase = begin(&mut phases, "broker stopped, restarted", true);
+        let phase = begin(&mut phases, "broker stopped, restarted", false);
         self.stack.stop("kafka").await?;
         tokio::time::sleep(t.broker_down).await;
         self.stack.up().await?;
         phases[phase].recovery.push(self.consumers_resume().await);
 
-        let phase = begin(&mut phases, "ingest under load, broker killed", true);
+        let phase = begin(&mut phases, "ingest under load, broker killed", false);
         let unavailable_before = self
             .load
             .stats
@@ -180,6 +184,9 @@ impl Rig<'_> {
         // Services that start while the registry is down must wait for it, not lose work.
         for name in ["enricher", "notifier"] {
             let service = self.service(name);
+            phases[phase]
+                .kills
+                .push((name.to_owned(), chrono::Utc::now()));
             service.kill().await?;
             service.start().await?;
         }
@@ -283,9 +290,11 @@ fn begin(phases: &mut Vec<PhaseRecord>, name: &str, bounded: bool) -> usize {
     phases.push(PhaseRecord {
         name: name.to_owned(),
         start: Instant::now(),
+        started_at: chrono::Utc::now(),
         recovery: Vec::new(),
         bounded_recovery: bounded,
         note: String::new(),
+        kills: Vec::new(),
     });
     phases.len() - 1
 }
