@@ -59,12 +59,17 @@ async fn topics_and_subjects_get_their_declared_configuration_idempotently() {
     provision(&harness.kafka, survey_filter::app::TOPICS, &settings)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    assert_eq!(
-        topic_config(&harness, &dedup, "retention.ms")
-            .await
-            .as_deref(),
-        Some("7200000")
-    );
+    // The broker applies a config change through its metadata log; a
+    // describe right after it may still show the old value.
+    let mut retention = None;
+    for _ in 0..50 {
+        retention = topic_config(&harness, &dedup, "retention.ms").await;
+        if retention.as_deref() == Some("7200000") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(retention.as_deref(), Some("7200000"));
 
     let registry = RegistryAdmin::new(&harness.kafka.schema_registry_url);
     let topology = harness.kafka.topology();
