@@ -98,14 +98,11 @@ async fn read_topic(
         let mut last = Instant::now();
         let mut out = Vec::new();
         while started.elapsed() < bound && (out.is_empty() || last.elapsed() < idle) {
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => {
-                    if let Some(payload) = message.payload() {
-                        out.push(payload.to_vec());
-                    }
-                    last = Instant::now();
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+                if let Some(payload) = message.payload() {
+                    out.push(payload.to_vec());
                 }
-                Some(Err(_)) | None => {}
+                last = Instant::now();
             }
         }
         out
@@ -276,7 +273,7 @@ fn response_id(run: &str, phase: char, n: u64) -> String {
 /// every `actionable_every`th has CSAT 1, the rest 4 or 5, with a neutral
 /// comment.
 fn body(id: &str, n: u64, actionable_every: u64, secret: &str) -> (SignedBody, i64) {
-    let csat = if n % actionable_every == 0 {
+    let csat = if n.is_multiple_of(actionable_every) {
         1
     } else {
         4 + (n % 2) as i64
@@ -412,7 +409,7 @@ async fn drive(
     let step = run_generated_step(client, url, settings(duration), |n| {
         let id = response_id(&run_owned, 'm', n);
         let (body, submitted_at) = body(&id, n, ACTIONABLE_EVERY, &secret_owned);
-        if n % ACTIONABLE_EVERY == 0 {
+        if n.is_multiple_of(ACTIONABLE_EVERY) {
             submitted.insert(id, submitted_at);
         }
         body

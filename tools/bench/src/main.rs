@@ -53,7 +53,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1000,2000,5000,7500,10000,15000,20000,30000,40000"
+        default_value = "500,1000,2000,5000,7500,10000,15000,20000,30000,40000"
     )]
     pub rates: Vec<u64>,
     /// Seconds per load step.
@@ -125,6 +125,15 @@ pub struct Args {
     /// Time bound of the backlog drain, seconds.
     #[arg(long, default_value_t = 150)]
     pub backlog_drain_secs: u64,
+    /// librdkafka properties (`key=value`, comma-separated) passed to ingest
+    /// on top of its own, to try a setting (none by default: the measured
+    /// settings are the service's).
+    #[arg(long, value_delimiter = ',')]
+    pub ingest_librdkafka: Vec<String>,
+    /// librdkafka properties (`key=value`, comma-separated) passed to the
+    /// filter (both modes and the backlog) on top of its own.
+    #[arg(long, value_delimiter = ',')]
+    pub filter_librdkafka: Vec<String>,
     /// Where to write the Markdown report.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]
     pub out: PathBuf,
@@ -243,7 +252,13 @@ async fn main() -> Result<()> {
     let bodies = Arc::new(load::signed_bodies(SECRET, 4096, &run_id));
 
     for (name, kind) in [
-        ("ingest", Kind::Ingest(settings("ingest"))),
+        (
+            "ingest",
+            Kind::Ingest(with_passthrough(
+                settings("ingest"),
+                &args.ingest_librdkafka,
+            )),
+        ),
         ("baseline", Kind::Baseline),
     ] {
         if !wants(name) {
@@ -343,7 +358,7 @@ async fn main() -> Result<()> {
                 args.filter_records
             );
             match kafka::filter_bench(
-                &settings(name),
+                &with_passthrough(settings(name), &args.filter_librdkafka),
                 guarantee,
                 args.filter_records,
                 Duration::from_secs(180),
@@ -487,7 +502,7 @@ async fn main() -> Result<()> {
         );
         match e2e::backlog(
             &bins,
-            &settings("backlog"),
+            &with_passthrough(settings("backlog"), &args.filter_librdkafka),
             args.backlog_records,
             Duration::from_secs(args.backlog_prefill_secs),
             Duration::from_secs(args.backlog_drain_secs),
@@ -526,6 +541,18 @@ async fn main() -> Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("survey-bench: wrote {}", args.out.display());
     Ok(())
+}
+
+/// `settings` with `key=value` librdkafka properties added.
+fn with_passthrough(mut settings: KafkaSettings, options: &[String]) -> KafkaSettings {
+    for option in options {
+        if let Some((key, value)) = option.split_once('=') {
+            settings
+                .librdkafka
+                .insert(key.trim().to_owned(), value.trim().to_owned());
+        }
+    }
+    settings
 }
 
 fn fail(results: &mut Results, name: &str, err: &anyhow::Error) {

@@ -54,6 +54,12 @@ pub fn kafka_toml(settings: &KafkaSettings, at_least_once: bool) -> String {
     if at_least_once {
         out.push_str("processing_guarantee = \"at-least-once\"\n");
     }
+    if !settings.librdkafka.is_empty() {
+        out.push_str("[kafka.librdkafka]\n");
+        for (key, value) in &settings.librdkafka {
+            let _ = writeln!(out, "{key:?} = {value:?}");
+        }
+    }
     out
 }
 

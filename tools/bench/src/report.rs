@@ -63,6 +63,14 @@ fn verdict(met: bool) -> &'static str {
     if met { "**met**" } else { "**not met**" }
 }
 
+fn overrides(list: &[String]) -> String {
+    if list.is_empty() {
+        "none (the service's own settings)".to_owned()
+    } else {
+        format!("`{}`", list.join("`, `"))
+    }
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -132,6 +140,7 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
          | HTTP load | open model: constant rate, each request scheduled at its intended start and its latency measured from that start (no coordinated omission); {step_secs} s per step after a 2 s unmeasured warm-up; at most {inflight} requests in flight (HTTP/1.1 keep-alive connections, reqwest); timeout {timeout} ms from the intended start (a timeout counts with latency = timeout); steps stop at the first one with > 1 % failures or p99 > 1 s |\n\
          | webhook bodies | 4,096 distinct `survey.response.created` bodies of 512–2,048 B (CSAT 1–5, neutral comment padding), HMAC-SHA256-signed, cycled |\n\
          | ingest and baseline under load | in the bench process on their own Tokio runtime ({server_threads} worker threads); the Prometheus recorder is installed as in the service (by its ops endpoint), but no tracing subscriber |\n\
+         | librdkafka overrides of the bench | ingest: {ingest_over}; filter: {filter_over} |\n\
          | end to end and memory | the release binaries `survey-ingest`, `survey-filter`, `survey-enricher`, `survey-notifier` as separate processes (`RUST_LOG=warn`, JSON logs to `{logs}`), configured by a TOML file each; `PROCESSING_GUARANTEE=at-least-once` |\n\n",
         date = chrono::Utc::now().format("%Y-%m-%d %H:%M"),
         rev = git_revision(),
@@ -143,6 +152,8 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
         inflight = args.max_in_flight,
         timeout = args.timeout_ms,
         logs = args.log_dir.display(),
+        ingest_over = overrides(&args.ingest_librdkafka),
+        filter_over = overrides(&args.filter_librdkafka),
     );
 
     out.push_str("## 1. Ingest under open-model load\n\n");
@@ -285,6 +296,7 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
     out.push_str("\n## 6. Enricher against the sandbox, 20 ms API latency\n\n");
     match &results.enricher {
         Some(e) => {
+            let calls_per_alert = e.genesys_calls as f64 / (e.completed.max(1)) as f64;
             let _ = write!(
                 out,
                 "{} `ActionableSurvey`s pre-filled (all about the sandbox's demo voice conversation: agent, Billing \
@@ -296,7 +308,9 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                  input's alert was acknowledged, or {} s.\n\n\
                  | alerts | pre-fill records/s | start-up s | elapsed s | alerts enriched | Genesys API calls | calls per alert | alerts/s | finished | load after |\n\
                  |---:|---:|---:|---:|---:|---:|---:|---:|:--:|---|\n\
-                 | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} | {} | {} |\n",
+                 | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} | {} | {} |\n\n\
+                 One input at a time, with every call waiting {} ms, would give at most 1000 / ({:.1} calls × {} ms) = \
+                 {:.1} alerts/s; measured {:.1}.\n",
                 e.records,
                 args.api_latency_ms,
                 crate::stages::BENCH_GENESYS_RPM,
@@ -307,14 +321,19 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                 e.elapsed.as_secs_f64(),
                 e.completed,
                 e.genesys_calls,
-                e.genesys_calls as f64 / (e.completed.max(1)) as f64,
+                calls_per_alert,
                 e.per_second(),
                 if e.timed_out {
                     "**no, time bound**"
                 } else {
                     "yes"
                 },
-                e.load
+                e.load,
+                args.api_latency_ms,
+                calls_per_alert,
+                args.api_latency_ms,
+                1000.0 / (calls_per_alert * args.api_latency_ms.max(1) as f64).max(1e-9),
+                e.per_second(),
             );
         }
         None => out.push_str("Not run.\n"),

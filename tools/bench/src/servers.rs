@@ -51,6 +51,9 @@ impl Server {
             .spawn(move || -> Result<()> {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(threads)
+                    // Named, so that a profile (`perf report --comm server-worker`)
+                    // can tell the server's threads from the load generator's.
+                    .thread_name("server-worker")
                     .enable_all()
                     .build()
                     .context("building the server runtime")?;

@@ -72,7 +72,7 @@ fn linear_ticks(max: f64) -> Vec<f64> {
 }
 
 fn label(v: f64) -> String {
-    if v >= 1000.0 && (v / 1000.0).fract() == 0.0 {
+    if v >= 1000.0 {
         format!("{}k", v / 1000.0)
     } else if v >= 1.0 || v == 0.0 {
         format!("{}", (v * 100.0).round() / 100.0)
