@@ -363,8 +363,8 @@ pub fn judge(
     outcome
 }
 
-/// Whether the notifier was killed after `first` and within [`KILL_WINDOW`] of it, and
-/// before `again`.
+/// Whether the notifier was killed within [`KILL_WINDOW`] after `first` (or just before
+/// it, while it was on its way), and before `again`.
 fn killed_between(
     first: Option<DateTime<Utc>>,
     again: Option<DateTime<Utc>>,
@@ -374,9 +374,12 @@ fn killed_between(
         return false;
     };
     let window = chrono::Duration::from_std(KILL_WINDOW).unwrap_or_default();
+    // The kill time is taken once the process is gone; a message it sent just before can
+    // reach the sink a moment later.
+    let in_flight = chrono::Duration::milliseconds(500);
     kills
         .iter()
-        .any(|&kill| kill >= first && kill <= again && kill - first <= window)
+        .any(|&kill| kill >= first - in_flight && kill <= again && kill - first <= window)
 }
 
 /// `HH:MM:SS.mmm`.

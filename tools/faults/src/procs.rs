@@ -79,14 +79,16 @@ impl Service {
 
     /// SIGKILLs it and waits until it is gone; the supervisor leaves it down until
     /// [`Self::start`].
-    pub async fn kill(&self) -> Result<()> {
+    ///
+    /// Returns when it was gone.
+    pub async fn kill(&self) -> Result<chrono::DateTime<chrono::Utc>> {
         let mut state = self.state.lock().await;
         state.held_down = true;
         if let Some(mut child) = state.child.take() {
             child.start_kill().ok();
             child.wait().await.context("waiting for a killed service")?;
         }
-        Ok(())
+        Ok(chrono::Utc::now())
     }
 
     /// SIGTERM, then SIGKILL after `limit`; returns whether it stopped in time.

@@ -35,6 +35,8 @@ pub struct Evaluation {
     pub failed_posts: Vec<String>,
     /// What went wrong, survey by survey.
     pub problems: Vec<String>,
+    /// When the notifier was SIGKILLed.
+    pub notifier_kills: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Judges every sent survey against `deliveries` and sorts the results by fault.
@@ -96,6 +98,7 @@ pub fn evaluate(
         unattributed,
         failed_posts,
         problems,
+        notifier_kills,
     }
 }
 
@@ -207,6 +210,17 @@ impl Evaluation {
                 format!(" ({})", slow.join("; "))
             }
         );
+        if !self.notifier_kills.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nThe notifier was SIGKILLed at (gone at) {}.",
+                self.notifier_kills
+                    .iter()
+                    .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let mut details: Vec<&String> = self
             .problems
             .iter()

@@ -132,9 +132,9 @@ impl Rig<'_> {
             let phase = begin(&mut phases, &format!("SIGKILL {name} x3, restart"), true);
             for _ in 0..3 {
                 tokio::time::sleep(t.kill_gap).await;
-                phases[phase]
-                    .recovery
-                    .push(self.kill_and_restart(name, t.kill_down).await?);
+                let (killed, recovery) = self.kill_and_restart(name, t.kill_down).await?;
+                phases[phase].kills.push((name.to_owned(), killed));
+                phases[phase].recovery.push(recovery);
             }
         }
 
@@ -184,10 +184,8 @@ impl Rig<'_> {
         // Services that start while the registry is down must wait for it, not lose work.
         for name in ["enricher", "notifier"] {
             let service = self.service(name);
-            phases[phase]
-                .kills
-                .push((name.to_owned(), chrono::Utc::now()));
-            service.kill().await?;
+            let killed = service.kill().await?;
+            phases[phase].kills.push((name.to_owned(), killed));
             service.start().await?;
         }
         tokio::time::sleep(t.registry_down - t.registry_down / 4).await;
@@ -239,13 +237,21 @@ impl Rig<'_> {
         Ok(phases)
     }
 
-    /// SIGKILL, a pause, a restart; then the time until the new process handles a record.
-    async fn kill_and_restart(&self, name: &str, down: Duration) -> Result<Option<Duration>> {
+    /// SIGKILL, a pause, a restart; returns when the process was gone, and the time from
+    /// the restart until the new process handled a record.
+    async fn kill_and_restart(
+        &self,
+        name: &str,
+        down: Duration,
+    ) -> Result<(chrono::DateTime<chrono::Utc>, Option<Duration>)> {
         let service = self.service(name);
-        service.kill().await?;
+        let killed = service.kill().await?;
         tokio::time::sleep(down).await;
         service.start().await?;
-        Ok(service.wait_progress(&self.http, PROGRESS_LIMIT).await)
+        Ok((
+            killed,
+            service.wait_progress(&self.http, PROGRESS_LIMIT).await,
+        ))
     }
 
     /// After the broker or registry came back: the time until every consumer handled a
