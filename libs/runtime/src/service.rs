@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use survey_contracts::TopicSpec;
 use tokio::task::JoinHandle;
@@ -28,9 +29,47 @@ pub async fn prepare(
     )
     .await?;
     if kafka.provision_on_start {
-        provision(kafka, topics, provision_settings).await?;
+        provision_when_reachable(kafka, topics, provision_settings, shutdown).await?;
     }
     Ok(())
+}
+
+/// Provisions, waiting out a broker or registry that cannot be reached yet
+/// (a pod starting before the registry, a registry restarting), so that a
+/// service does not crash-loop through an outage. A refusal stops it.
+async fn provision_when_reachable(
+    kafka: &KafkaSettings,
+    topics: &[TopicSpec],
+    provision_settings: &ProvisionSettings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let error = match provision(kafka, topics, provision_settings).await {
+            Ok(()) => return Ok(()),
+            Err(error) if is_unreachable(&error) => error,
+            Err(error) => return Err(error),
+        };
+        tracing::warn!(
+            error = format!("{error:#}"),
+            ?backoff,
+            "provisioning waits for Kafka and the registry"
+        );
+        tokio::select! {
+            () = shutdown.triggered() => return Err(error.context("stopped while provisioning")),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+fn is_unreachable(error: &anyhow::Error) -> bool {
+    if let Some(codec) = error.downcast_ref::<survey_contracts::CodecError>() {
+        return codec.is_retriable();
+    }
+    error
+        .downcast_ref::<rdkafka::error::KafkaError>()
+        .is_some_and(crate::kafka::is_retriable)
 }
 
 /// The stage loops of one service.

@@ -79,6 +79,32 @@ pub trait TableSink: Send + 'static {
     async fn apply(&mut self, key: &[u8], payload: Option<&[u8]>);
 }
 
+/// Decodes one table record. A registry that cannot be reached is waited
+/// out, because a table missing records (a forgotten dedup marker or ledger
+/// entry) would let a duplicate through; a record that can never decode is
+/// skipped with a warning.
+pub async fn decode_entry<T: survey_contracts::Contract>(
+    codec: &survey_contracts::AvroCodec,
+    payload: &[u8],
+    table: &'static str,
+) -> Option<T> {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match codec.decode::<T>(payload).await {
+            Ok(value) => return Some(value),
+            Err(error) if error.is_retriable() => {
+                tracing::warn!(table, %error, ?backoff, "table record not readable yet, retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(error) => {
+                tracing::warn!(table, %error, "unreadable table record skipped");
+                return None;
+            }
+        }
+    }
+}
+
 /// Reads `topic` until caught up, then follows it in the background until
 /// `shutdown`. Returns the follower's handle.
 pub async fn materialize<S: TableSink>(
@@ -205,5 +231,29 @@ impl<V: Clone> KeyedTable<V> {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use std::time::Duration;
+
+    use survey_contracts::{AvroCodec, DedupMarker};
+
+    use super::decode_entry;
+
+    #[tokio::test]
+    async fn an_unreachable_registry_is_waited_out_and_garbage_is_skipped() {
+        // Nothing listens on port 9 of loopback: the registry is down.
+        let down = AvroCodec::registry("http://127.0.0.1:9");
+        let wire = [0_u8, 0, 0, 0, 1, 2, 3];
+        let waited = tokio::time::timeout(
+            Duration::from_secs(1),
+            decode_entry::<DedupMarker>(&down, &wire, "test"),
+        )
+        .await;
+        assert!(waited.is_err(), "still waiting for the registry");
+        let garbage = decode_entry::<DedupMarker>(&down, b"not avro", "test").await;
+        assert!(garbage.is_none());
     }
 }

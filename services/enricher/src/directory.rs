@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use survey_contracts::{AvroCodec, Person, QueueDirectoryEntry};
 use survey_genesys::{GenesysClient, GenesysError, Queue, User};
-use survey_runtime::table::{KeyedTable, TableSink};
+use survey_runtime::table::{KeyedTable, TableSink, decode_entry};
 
 use crate::routing_file::QueueRoute;
 
@@ -60,9 +60,10 @@ impl TableSink for DirectorySink {
             self.directory.remove(&String::from_utf8_lossy(key));
             return;
         };
-        match self.codec.decode::<QueueDirectoryEntry>(payload).await {
-            Ok(entry) => self.directory.insert(entry),
-            Err(error) => tracing::warn!(%error, "unreadable directory entry skipped"),
+        if let Some(entry) =
+            decode_entry::<QueueDirectoryEntry>(&self.codec, payload, "queue directory").await
+        {
+            self.directory.insert(entry);
         }
     }
 }

@@ -8,7 +8,7 @@ use survey_contracts::{AvroCodec, DedupMarker, topics};
 use survey_runtime::provision::ProvisionSettings;
 use survey_runtime::service::prepare;
 use survey_runtime::stage::RunnerSettings;
-use survey_runtime::table::{TableSink, materialize};
+use survey_runtime::table::{TableSink, decode_entry, materialize};
 use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
 use tokio::task::JoinHandle;
 
@@ -119,17 +119,15 @@ struct SeenSetLoader {
 impl TableSink for SeenSetLoader {
     async fn apply(&mut self, _key: &[u8], payload: Option<&[u8]>) {
         let Some(payload) = payload else { return };
-        match self.codec.decode::<DedupMarker>(payload).await {
-            Ok(marker) => {
-                if let Ok(mut seen) = self.seen.lock() {
-                    let now = (self.clock)();
-                    seen.insert(&marker.response_id, marker.first_seen_at);
-                    if seen.len() % 4096 == 0 {
-                        seen.expire(now);
-                    }
-                }
+        let Some(marker) = decode_entry::<DedupMarker>(&self.codec, payload, "dedup").await else {
+            return;
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            let now = (self.clock)();
+            seen.insert(&marker.response_id, marker.first_seen_at);
+            if seen.len() % 4096 == 0 {
+                seen.expire(now);
             }
-            Err(error) => tracing::warn!(%error, "unreadable dedup marker skipped"),
         }
     }
 }

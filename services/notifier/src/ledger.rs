@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use survey_contracts::{AvroCodec, DeliveryRecord, NotificationTarget};
-use survey_runtime::table::{KeyedTable, TableSink};
+use survey_runtime::table::{KeyedTable, TableSink, decode_entry};
 
 /// Ledger entries by `alert id|channel:address`.
 #[derive(Debug, Default)]
@@ -51,9 +51,10 @@ pub struct LedgerSink {
 impl TableSink for LedgerSink {
     async fn apply(&mut self, _key: &[u8], payload: Option<&[u8]>) {
         let Some(payload) = payload else { return };
-        match self.codec.decode::<DeliveryRecord>(payload).await {
-            Ok(record) => self.ledger.record(record),
-            Err(error) => tracing::warn!(%error, "unreadable ledger record skipped"),
+        if let Some(record) =
+            decode_entry::<DeliveryRecord>(&self.codec, payload, "delivery ledger").await
+        {
+            self.ledger.record(record);
         }
     }
 }
