@@ -143,6 +143,8 @@ pub struct StepResult {
     /// Latencies in microseconds from the intended start, of every request
     /// (a timeout counts as the timeout), sorted.
     pub latencies_us: Vec<u64>,
+    /// The 1-minute load average when the step ended.
+    pub load_1m: String,
 }
 
 impl StepResult {
@@ -273,6 +275,10 @@ pub async fn run_generated_step(
         timeouts: counters.timeouts.load(Ordering::Relaxed),
         elapsed,
         latencies_us,
+        load_1m: std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_default(),
     }
 }
 

@@ -36,13 +36,13 @@ fn git_revision() -> String {
 
 fn series_table(out: &mut String, series: &Series) {
     out.push_str(
-        "| offered req/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | sent | 202 | other status | transport errors | timeouts | held |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--:|\n",
+        "| offered req/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | sent | 202 | other status | transport errors | timeouts | held | load (1 min) at end |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--:|---:|\n",
     );
     for step in &series.steps {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
             step.settings.rate,
             step.throughput(),
             step.percentile_ms(0.5),
@@ -54,7 +54,8 @@ fn series_table(out: &mut String, series: &Series) {
             step.rejected,
             step.transport_errors,
             step.timeouts,
-            if holds(step) { "yes" } else { "**no**" }
+            if holds(step) { "yes" } else { "**no**" },
+            step.load_1m
         );
     }
 }
