@@ -7,12 +7,21 @@
 //! running this xtask binary (`stack down|kill|up`) with that stack's environment.
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::{Component, Ports, REGISTRY_PERSIST_VAR, STACK_DIR_VAR, Stack, workspace_root};
+use super::{
+    Component, Ports, REGISTRY_PERSIST_VAR, STACK_DIR_VAR, Stack, net, process, workspace_root,
+};
+
+/// How long a run waits for a concurrent one (in the same checkout) to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(20 * 60);
+/// How long a run waits for the private ports to be free.
+const PORTS_WAIT: Duration = Duration::from_secs(60);
 
 /// Ports of the private stack, away from the shared one's (19092, 19093, 18081, 19000).
 const PORTS: Ports = Ports {
@@ -48,6 +57,9 @@ pub fn run(short: bool, extra: &[String]) -> Result<ExitCode> {
         bail!("cargo build of the fault-injection suite failed");
     }
 
+    // One run at a time per checkout: several `cargo xtask test` runs may end together.
+    let _lock = RunLock::acquire(&root.join("target").join("faults").join("run.pid"))?;
+    wait_for_free_ports()?;
     let state = root.join("target").join("faults").join("stack");
     let stack = Stack::new(root.clone(), state.clone(), PORTS, true)?;
     // A run that was interrupted may have left its stack behind: stop and wipe it.
@@ -95,6 +107,102 @@ pub fn run(short: bool, extra: &[String]) -> Result<ExitCode> {
 
 fn report_path(root: &Path) -> std::path::PathBuf {
     root.join("docs").join("FAULTS.md")
+}
+
+/// Waits (at most [`PORTS_WAIT`]) until nothing listens on the private ports.
+fn wait_for_free_ports() -> Result<()> {
+    let ports = [
+        PORTS.kafka,
+        PORTS.controller,
+        PORTS.registry,
+        PORTS.registry_mgmt,
+    ];
+    let since = Instant::now();
+    let mut said = false;
+    loop {
+        let busy: Vec<u16> = ports.into_iter().filter(|&p| net::tcp_answers(p)).collect();
+        if busy.is_empty() {
+            return Ok(());
+        }
+        if since.elapsed() > PORTS_WAIT {
+            bail!(
+                "127.0.0.1 ports {busy:?} stayed in use for {PORTS_WAIT:?}; the fault-injection stack needs them"
+            );
+        }
+        if !said {
+            println!("xtask faults: 127.0.0.1 ports {busy:?} are in use; waiting for them");
+            said = true;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A pid file that makes concurrent runs in one checkout wait for each other; removed when
+/// dropped. A file whose process is gone is taken over.
+#[derive(Debug)]
+struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    fn acquire(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let since = Instant::now();
+        let mut said = false;
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(mut file) => {
+                    writeln!(file, "{}", std::process::id())
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    return Ok(Self {
+                        path: path.to_owned(),
+                    });
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    match process::read_pid(path) {
+                        Some(pid) if process::is_alive(pid, "xtask") => {
+                            if since.elapsed() > LOCK_WAIT {
+                                bail!(
+                                    "another fault-injection run (pid {pid}) is still going after {LOCK_WAIT:?}"
+                                );
+                            }
+                            if !said {
+                                println!(
+                                    "xtask faults: waiting for the run of pid {pid} to finish"
+                                );
+                                said = true;
+                            }
+                            std::thread::sleep(Duration::from_secs(2));
+                        }
+                        // Gone (or the file is half-written: give its writer a moment).
+                        _ => {
+                            std::thread::sleep(Duration::from_millis(200));
+                            if process::read_pid(path)
+                                .is_none_or(|pid| !process::is_alive(pid, "xtask"))
+                            {
+                                let _ = std::fs::remove_file(path);
+                            }
+                        }
+                    }
+                }
+                Err(err) => {
+                    return Err(err).with_context(|| format!("creating {}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Stops and wipes the private stack when dropped.
