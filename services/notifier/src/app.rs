@@ -137,6 +137,12 @@ pub async fn start_with_clock(
     .await?;
     tracing::info!(deliveries = ledger.len(), "delivery ledger loaded");
 
+    // No lingering: the ledger write closes the one at-least-once window
+    // (a channel accepted a message, its ledger record is not yet written).
+    let mut producer_config = kafka::producer_config(&config.kafka, config.delivery_timeout);
+    if !config.kafka.librdkafka.contains_key("linger.ms") {
+        producer_config.set("linger.ms", "0");
+    }
     let delivery = Arc::new(Delivery {
         codec,
         channels,
@@ -144,13 +150,8 @@ pub async fn start_with_clock(
         retry: config.retry.clone(),
         topology: topology.clone(),
         clock,
+        ledger_writer: Some(producer_config.create()?),
     });
-    // No lingering: the ledger write closes the one at-least-once window
-    // (a channel accepted a message, its ledger record is not yet written).
-    let mut producer_config = kafka::producer_config(&config.kafka, config.delivery_timeout);
-    if !config.kafka.librdkafka.contains_key("linger.ms") {
-        producer_config.set("linger.ms", "0");
-    }
     // The channels are outside Kafka, so no transaction could cover them:
     // the ledger deduplicates instead.
     let guarantee = ProcessingGuarantee::AtLeastOnce;

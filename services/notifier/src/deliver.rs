@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::join_all;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use survey_contracts::{AvroCodec, Contract, DeliveryRetry, EnrichedAlert, Topology, topics};
 use survey_runtime::dead_letter::dead_letter;
 use survey_runtime::stage::{decode_input, due, encode_output};
@@ -39,6 +40,11 @@ pub struct Delivery {
     pub topology: Topology,
     /// Time source.
     pub clock: Clock,
+    /// Writes each target's ledger record the moment that target accepted
+    /// the message, so the at-least-once window is that one write, not the
+    /// slowest of the alert's other targets. Without it the ledger records
+    /// go out with the handler's other outputs.
+    pub ledger_writer: Option<FutureProducer>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -101,7 +107,8 @@ impl Delivery {
         result
     }
 
-    /// Attempts `pending` and turns each outcome into its output record.
+    /// Attempts `pending`, concurrently, and turns each outcome into its
+    /// output record (none for a ledger record already written).
     async fn deliver_all(
         &self,
         alert: &EnrichedAlert,
@@ -109,45 +116,81 @@ impl Delivery {
         attempt: i32,
         input: &InputRecord<'_>,
     ) -> Result<Vec<OutputRecord>, StageError> {
-        let results = join_all(pending.iter().map(|p| self.attempt(alert, p))).await;
-        let now = (self.clock)();
-        let mut outputs = Vec::with_capacity(pending.len());
-        for (pending, result) in pending.iter().zip(results) {
-            let key = survey_contracts::DeliveryRecord::key_for(&alert.alert_id, &pending.target);
-            match after_attempt(alert, pending, result, attempt, &self.retry, now) {
-                AttemptOutcome::Delivered(record) => {
-                    tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, destination = %pending.target.key(), "alert delivered");
-                    metrics::end_to_end(&pending.target.channel, alert.survey.submitted_at);
-                    outputs.push(
-                        self.record(&topics::DELIVERY_LEDGER, &key, &record, input)
-                            .await?,
-                    );
-                    // Known at once, so a redelivery in this process skips it
-                    // even before the ledger topic is read back.
-                    self.ledger.record(record);
-                }
-                AttemptOutcome::Retry(retry) => {
-                    tracing::warn!(alert_id = %alert.alert_id, destination = %pending.target.key(), attempt, error = %retry.last_error, "delivery will be retried");
-                    outputs.push(
-                        self.record(&topics::DELIVERY_RETRIES, &key, &retry, input)
-                            .await?,
-                    );
-                }
-                AttemptOutcome::GiveUp { code, reason } => {
-                    tracing::error!(alert_id = %alert.alert_id, destination = %pending.target.key(), code, %reason, "delivery dead-lettered");
-                    let dlq = self.topology.topic(&topics::NOTIFIER_DLQ);
-                    let mut record = dead_letter(input, &dlq, "notifier", code, &reason);
-                    record.key = key.into_bytes();
-                    record.headers.push((
-                        DLQ_TARGET_HEADER.to_owned(),
-                        pending.target.key().into_bytes(),
-                    ));
-                    metrics::counter_dlq("notifier", code);
-                    outputs.push(record);
-                }
-            }
+        let outcomes = join_all(
+            pending
+                .iter()
+                .map(|pending| self.deliver_one(alert, pending, attempt, input)),
+        )
+        .await;
+        let mut outputs = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            outputs.extend(outcome?);
         }
         Ok(outputs)
+    }
+
+    /// Attempts one target and settles what became of it.
+    async fn deliver_one(
+        &self,
+        alert: &EnrichedAlert,
+        pending: &Pending,
+        attempt: i32,
+        input: &InputRecord<'_>,
+    ) -> Result<Option<OutputRecord>, StageError> {
+        let result = self.attempt(alert, pending).await;
+        let now = (self.clock)();
+        let key = survey_contracts::DeliveryRecord::key_for(&alert.alert_id, &pending.target);
+        let output = match after_attempt(alert, pending, result, attempt, &self.retry, now) {
+            AttemptOutcome::Delivered(record) => {
+                tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, destination = %pending.target.key(), "alert delivered");
+                metrics::end_to_end(&pending.target.channel, alert.survey.submitted_at);
+                let output = self
+                    .record(&topics::DELIVERY_LEDGER, &key, &record, input)
+                    .await?;
+                // Known at once, so a redelivery in this process skips it
+                // even before the ledger topic is read back.
+                self.ledger.record(record);
+                self.write_ledger_now(output).await
+            }
+            AttemptOutcome::Retry(retry) => {
+                tracing::warn!(alert_id = %alert.alert_id, destination = %pending.target.key(), attempt, error = %retry.last_error, "delivery will be retried");
+                Some(
+                    self.record(&topics::DELIVERY_RETRIES, &key, &retry, input)
+                        .await?,
+                )
+            }
+            AttemptOutcome::GiveUp { code, reason } => {
+                tracing::error!(alert_id = %alert.alert_id, destination = %pending.target.key(), code, %reason, "delivery dead-lettered");
+                let dlq = self.topology.topic(&topics::NOTIFIER_DLQ);
+                let mut record = dead_letter(input, &dlq, "notifier", code, &reason);
+                record.key = key.into_bytes();
+                record.headers.push((
+                    DLQ_TARGET_HEADER.to_owned(),
+                    pending.target.key().into_bytes(),
+                ));
+                metrics::counter_dlq("notifier", code);
+                Some(record)
+            }
+        };
+        Ok(output)
+    }
+
+    /// Writes a ledger record and waits for its acknowledgement. Returns it
+    /// back when there is no writer or the write failed, so that it goes out
+    /// with the handler's outputs (whose failure stops the stage before the
+    /// input's offset is stored).
+    async fn write_ledger_now(&self, output: OutputRecord) -> Option<OutputRecord> {
+        let writer = self.ledger_writer.as_ref()?;
+        let record = FutureRecord::to(&output.topic)
+            .key(&output.key)
+            .payload(&output.payload);
+        match writer.send(record, Duration::from_secs(0)).await {
+            Ok(_) => None,
+            Err((error, _)) => {
+                tracing::warn!(%error, "ledger record not written at once; it goes with the outputs");
+                Some(output)
+            }
+        }
     }
 
     async fn record<T: Contract>(
