@@ -252,8 +252,8 @@ impl Stack {
         // Spawn everything, then wait: the JVMs start in parallel.
         for (component, mut cmd) in commands {
             let log = self.log_file(component);
-            let log_offset = std::fs::metadata(&log).map_or(0, |m| m.len());
-            let pid = process::spawn_detached(&mut cmd, &log)
+            // Where this start's output begins (after a rotation, at 0).
+            let (pid, log_offset) = process::spawn_detached(&mut cmd, &log)
                 .with_context(|| format!("starting {component}"))?;
             process::write_pid(&self.pid_file(component), pid)?;
             started.push(component);

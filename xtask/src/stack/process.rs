@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 const MAX_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Spawns `cmd` so that it outlives this process, with stdout and stderr appended to `log`.
-/// Returns its pid.
-pub(super) fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<u32> {
+/// Returns its pid and the offset in `log` where its output begins (0 after a rotation).
+pub(super) fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<(u32, u64)> {
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -29,6 +29,7 @@ pub(super) fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<u32> {
         .append(true)
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
+    let offset = out.metadata().map_or(0, |m| m.len());
     let err = out.try_clone()?;
     let mut child = cmd
         .stdin(Stdio::null())
@@ -48,7 +49,7 @@ pub(super) fn spawn_detached(cmd: &mut Command, log: &Path) -> Result<u32> {
     // started), so it does not linger as a zombie that still looks alive. When we exit first,
     // the thread just vanishes and the process is re-parented.
     std::thread::spawn(move || child.wait());
-    Ok(pid)
+    Ok((pid, offset))
 }
 
 /// Reads a pid file; `None` if missing or garbled.
