@@ -8,13 +8,20 @@
 //!   for runs that have no registry (the in-process demo).
 //!
 //! Decoding always resolves the writer's schema to the reader's own, so a
-//! consumer keeps working while producers evolve the schema compatibly.
+//! consumer keeps working while producers evolve the schema compatibly. When
+//! the writer's schema is the reader's (the usual case), the resolution is a
+//! no-op and is skipped.
+//!
+//! Resolving a schema's names walks its whole tree, so each embedded schema is
+//! prepared once ([`Prepared`]) rather than once per record.
 
-use std::io::Cursor;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 
 use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::ResolvedSchema;
 use apache_avro::writer::datum::GenericDatumWriter;
-use apache_avro::{Schema, from_value, to_value, types::Value};
+use apache_avro::{AvroResult, Schema, from_value, to_value, types::Value};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
@@ -98,8 +105,83 @@ pub struct AvroCodec {
 
 enum Backend {
     // Boxed: the converter's caches are large, the embedded variant is empty.
-    Registry(Box<(AvroEncoder, AvroDecoder)>),
+    Registry(Box<Registry>),
     Embedded,
+}
+
+struct Registry {
+    encoder: AvroEncoder,
+    decoder: AvroDecoder,
+    /// Whether the writer schema of a registry id is the reader schema of an
+    /// embedded position, so its values need no resolution.
+    same_schema: RwLock<HashMap<(u32, usize), bool>>,
+}
+
+impl Registry {
+    /// Whether values written with registry schema `id` already have the
+    /// reader's schema `reader` (at position `index`); asked of the registry
+    /// once per pair.
+    async fn writes_reader_schema(
+        &self,
+        id: u32,
+        index: usize,
+        reader: &Schema,
+    ) -> Result<bool, CodecError> {
+        let known = self
+            .same_schema
+            .read()
+            .ok()
+            .and_then(|same| same.get(&(id, index)).copied());
+        if let Some(same) = known {
+            return Ok(same);
+        }
+        let same = self.decoder.get_schema(id).await?.parsed == *reader;
+        if let Ok(mut cache) = self.same_schema.write() {
+            cache.insert((id, index), same);
+        }
+        Ok(same)
+    }
+}
+
+/// An embedded schema, ready to read and write: its names resolved once.
+struct Prepared {
+    schema: &'static Schema,
+    names: ResolvedSchema<'static>,
+    reader: GenericDatumReader<'static>,
+    writer: GenericDatumWriter<'static>,
+}
+
+impl Prepared {
+    fn new(schema: &'static Schema) -> AvroResult<Self> {
+        let names = ResolvedSchema::try_from(schema)?;
+        Ok(Self {
+            schema,
+            reader: GenericDatumReader::builder(schema)
+                .resolved_writer_schemata(names.clone())
+                .build()?,
+            writer: GenericDatumWriter::builder(schema)
+                .resolved_schemata(names.clone())
+                .build()?,
+            names,
+        })
+    }
+}
+
+/// The embedded schemas, prepared on first use, by position; `Err` holds why
+/// a schema could not be (the crate's tests rule that out).
+fn prepared(index: usize) -> Result<&'static Prepared, String> {
+    static PREPARED: OnceLock<Vec<Result<Prepared, String>>> = OnceLock::new();
+    let all = PREPARED.get_or_init(|| {
+        schemas::ALL
+            .iter()
+            .map(|spec| Prepared::new(spec.schema()).map_err(|e| e.to_string()))
+            .collect()
+    });
+    match all.get(index) {
+        Some(Ok(prepared)) => Ok(prepared),
+        Some(Err(reason)) => Err(reason.clone()),
+        None => Err(format!("no embedded schema at position {index}")),
+    }
 }
 
 impl std::fmt::Debug for AvroCodec {
@@ -120,10 +202,11 @@ impl AvroCodec {
     pub fn registry(url: &str) -> Self {
         let settings = SrSettings::new(url.trim_end_matches('/').to_owned());
         Self {
-            backend: Backend::Registry(Box::new((
-                AvroEncoder::new(settings.clone()),
-                AvroDecoder::new(settings),
-            ))),
+            backend: Backend::Registry(Box::new(Registry {
+                encoder: AvroEncoder::new(settings.clone()),
+                decoder: AvroDecoder::new(settings),
+                same_schema: RwLock::new(HashMap::new()),
+            })),
         }
     }
 
@@ -153,22 +236,21 @@ impl AvroCodec {
     ) -> Result<Vec<u8>, CodecError> {
         match &self.backend {
             Backend::Registry(registry) => {
-                let encoder = &registry.0;
                 let strategy = SubjectNameStrategy::TopicNameStrategy(topic.to_owned(), false);
-                Ok(encoder.encode_struct(record, &strategy).await?)
+                Ok(registry.encoder.encode_struct(record, &strategy).await?)
             }
             Backend::Embedded => {
-                let spec = T::schema_spec();
-                let id = embedded_id(spec.file).ok_or(CodecError::UnknownSchemaId(0))?;
+                let index = embedded_index::<T>().ok_or(CodecError::UnknownSchemaId(0))?;
+                let id = u32::try_from(index + 1).map_err(|_| CodecError::UnknownSchemaId(0))?;
+                let writer = prepared(index).map_err(incompatible::<T>)?;
                 let value = to_value(record).map_err(|e| incompatible::<T>(e.to_string()))?;
-                let datum = GenericDatumWriter::builder(spec.schema())
-                    .build()
-                    .and_then(|writer| writer.write_value_to_vec(value))
-                    .map_err(|e| incompatible::<T>(e.to_string()))?;
-                let mut bytes = Vec::with_capacity(HEADER_LEN + datum.len());
+                let mut bytes = Vec::with_capacity(256);
                 bytes.push(MAGIC_BYTE);
                 bytes.extend_from_slice(&id.to_be_bytes());
-                bytes.extend_from_slice(&datum);
+                writer
+                    .writer
+                    .write_value(&mut bytes, value)
+                    .map_err(|e| incompatible::<T>(e.to_string()))?;
                 Ok(bytes)
             }
         }
@@ -178,14 +260,33 @@ impl AvroCodec {
     /// `T`'s.
     pub async fn decode<T: Contract>(&self, bytes: &[u8]) -> Result<T, CodecError> {
         let id = wire_schema_id(bytes)?;
-        let value = match &self.backend {
-            Backend::Registry(registry) => registry.1.decode(Some(bytes)).await?.value,
+        let index = embedded_index::<T>().ok_or(CodecError::UnknownSchemaId(0))?;
+        let reader = prepared(index).map_err(incompatible::<T>)?;
+        let (value, same) = match &self.backend {
+            Backend::Registry(registry) => {
+                let value = registry.decoder.decode(Some(bytes)).await?.value;
+                let same = registry
+                    .writes_reader_schema(id, index, reader.schema)
+                    .await?;
+                (value, same)
+            }
             Backend::Embedded => {
-                let writer = embedded_schema(id).ok_or(CodecError::UnknownSchemaId(id))?;
-                read_datum(writer, bytes).map_err(|e| incompatible::<T>(e.to_string()))?
+                let writer = embedded_position(id)
+                    .and_then(|position| prepared(position).ok())
+                    .ok_or(CodecError::UnknownSchemaId(id))?;
+                let value =
+                    read_datum(writer, bytes).map_err(|e| incompatible::<T>(e.to_string()))?;
+                (value, std::ptr::eq(writer, reader))
             }
         };
-        read_as::<T>(value)
+        let value = if same {
+            value
+        } else {
+            value
+                .resolve_with_names(reader.schema, reader.names.get_names())
+                .map_err(|e| incompatible::<T>(e.to_string()))?
+        };
+        from_value::<T>(&value).map_err(|e| incompatible::<T>(e.to_string()))
     }
 
     /// Decodes any wire-format record with its writer's schema, as JSON; for
@@ -193,9 +294,11 @@ impl AvroCodec {
     pub async fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
         let id = wire_schema_id(bytes)?;
         let value = match &self.backend {
-            Backend::Registry(registry) => registry.1.decode(Some(bytes)).await?.value,
+            Backend::Registry(registry) => registry.decoder.decode(Some(bytes)).await?.value,
             Backend::Embedded => {
-                let writer = embedded_schema(id).ok_or(CodecError::UnknownSchemaId(id))?;
+                let writer = embedded_position(id)
+                    .and_then(|position| prepared(position).ok())
+                    .ok_or(CodecError::UnknownSchemaId(id))?;
                 read_datum(writer, bytes).map_err(|e| CodecError::NotWireFormat(e.to_string()))?
             }
         };
@@ -203,18 +306,10 @@ impl AvroCodec {
     }
 }
 
-fn read_datum(writer: &Schema, bytes: &[u8]) -> apache_avro::AvroResult<Value> {
-    GenericDatumReader::builder(writer)
-        .build()?
-        .read_value(&mut Cursor::new(&bytes[HEADER_LEN..]))
-}
-
-fn read_as<T: Contract>(value: Value) -> Result<T, CodecError> {
-    let reader: &Schema = T::schema_spec().schema();
-    let resolved = value
-        .resolve(reader)
-        .map_err(|e| incompatible::<T>(e.to_string()))?;
-    from_value::<T>(&resolved).map_err(|e| incompatible::<T>(e.to_string()))
+fn read_datum(writer: &Prepared, bytes: &[u8]) -> AvroResult<Value> {
+    writer
+        .reader
+        .read_value(&mut bytes.get(HEADER_LEN..).unwrap_or_default())
 }
 
 fn incompatible<T: Contract>(reason: String) -> CodecError {
@@ -239,14 +334,22 @@ pub fn wire_schema_id(bytes: &[u8]) -> Result<u32, CodecError> {
     }
 }
 
-fn embedded_id(file: &str) -> Option<u32> {
-    let position = schemas::ALL.iter().position(|spec| spec.file == file)?;
-    u32::try_from(position + 1).ok()
+/// The position of `T`'s schema among the embedded ones.
+fn embedded_index<T: Contract>() -> Option<usize> {
+    let spec = T::schema_spec();
+    schemas::ALL
+        .iter()
+        .position(|embedded| std::ptr::eq(*embedded, spec))
+        .or_else(|| {
+            schemas::ALL
+                .iter()
+                .position(|embedded| embedded.file == spec.file)
+        })
 }
 
-fn embedded_schema(id: u32) -> Option<&'static Schema> {
-    let index = usize::try_from(id).ok()?.checked_sub(1)?;
-    schemas::ALL.get(index).map(|spec| spec.schema())
+/// The position of the embedded schema numbered `id`.
+fn embedded_position(id: u32) -> Option<usize> {
+    usize::try_from(id).ok()?.checked_sub(1)
 }
 
 #[cfg(test)]
