@@ -147,7 +147,9 @@ mod bench {
             submitted_at: 1_698_400_800_000,
             received_at: 1_698_400_801_000,
             csat: i32::try_from(index % 5).unwrap_or_default() + 1,
-            comment: (index % 3 == 0).then(|| "The agent was rude and did not listen.".into()),
+            comment: index
+                .is_multiple_of(3)
+                .then(|| "The agent was rude and did not listen.".into()),
             other_answers: [("q3_nps".to_owned(), "4".to_owned())].into(),
             queue_id: Some("7d9e1f20-3a4b-4c5d-8e6f-708192a3b4c5".into()),
             agent_id: Some("a9b8c7d6-e5f4-4321-9abc-def012345678".into()),
