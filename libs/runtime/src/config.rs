@@ -38,6 +38,12 @@ pub struct KafkaSettings {
     /// (`PROCESSING_GUARANTEE`): `exactly-once` (Kafka transactions, the
     /// default) or `at-least-once` (acknowledged outputs, then the offset).
     pub processing_guarantee: ProcessingGuarantee,
+    /// Consumers a stage that waits on external calls (the enricher's and the
+    /// notifier's main loops) runs in one process (`PARALLEL_CONSUMERS`).
+    /// The group shares the partitions out among them, so inputs of
+    /// different partitions are handled concurrently while each partition
+    /// keeps its order. More than the topic's partitions leaves some idle.
+    pub parallel_consumers: usize,
     /// Extra librdkafka properties, passed through unchanged; they override
     /// the service's own settings. From the environment:
     /// `SURVEY_ALERTS__KAFKA__LIBRDKAFKA__SECURITY.PROTOCOL=SASL_SSL` (the
@@ -69,6 +75,7 @@ impl Default for KafkaSettings {
             provision_on_start: true,
             group_instance_id: None,
             processing_guarantee: ProcessingGuarantee::default(),
+            parallel_consumers: 3,
             librdkafka: BTreeMap::new(),
         }
     }
@@ -89,6 +96,7 @@ pub const COMMON_ENV_ALIASES: &[(&str, &str)] = &[
     ("REPLICATION_FACTOR", "kafka.replication_factor"),
     ("GROUP_INSTANCE_ID", "kafka.group_instance_id"),
     ("PROCESSING_GUARANTEE", "kafka.processing_guarantee"),
+    ("PARALLEL_CONSUMERS", "kafka.parallel_consumers"),
     ("OPS_ADDR", "ops_addr"),
     ("SHUTDOWN_TIMEOUT", "shutdown_timeout"),
 ];

@@ -115,7 +115,7 @@ pub async fn start_with_clock(
     let stats = Arc::new(StageStats::new("enricher"));
     let retry_stats = Arc::new(StageStats::new("enricher.recording-retries"));
     let mut loops = StageLoops::default();
-    let actionable = survey_runtime::stage::spawn(
+    let actionable = survey_runtime::stage::spawn_parallel(
         &config.kafka,
         &topics::SURVEY_RESPONSES_ACTIONABLE,
         producer.clone(),
@@ -133,7 +133,9 @@ pub async fn start_with_clock(
         Arc::clone(&retry_stats),
         shutdown,
     )?;
-    loops.push("actionable", actionable);
+    for handle in actionable {
+        loops.push("actionable", handle);
+    }
     loops.push("recording-retries", retries);
     Ok(RunningEnricher {
         stats,

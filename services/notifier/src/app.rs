@@ -11,7 +11,7 @@ use survey_contracts::{AvroCodec, TopicSpec, topics};
 use survey_genesys::GenesysClient;
 use survey_runtime::provision::ProvisionSettings;
 use survey_runtime::service::{StageLoops, prepare};
-use survey_runtime::stage::{ProcessingGuarantee, RunnerSettings, spawn};
+use survey_runtime::stage::{ProcessingGuarantee, RunnerSettings, spawn, spawn_parallel};
 use survey_runtime::table::materialize;
 use survey_runtime::{Shutdown, StageStats, kafka, now_millis};
 
@@ -159,7 +159,7 @@ pub async fn start_with_clock(
     let stats = Arc::new(StageStats::new("notifier"));
     let retry_stats = Arc::new(StageStats::new("notifier.delivery-retries"));
     let mut loops = StageLoops::default();
-    let alerts = spawn(
+    let alerts = spawn_parallel(
         &config.kafka,
         &topics::ALERTS_ENRICHED,
         producer_config.clone(),
@@ -177,7 +177,9 @@ pub async fn start_with_clock(
         Arc::clone(&retry_stats),
         shutdown,
     )?;
-    loops.push("alerts", alerts);
+    for handle in alerts {
+        loops.push("alerts", handle);
+    }
     loops.push("delivery-retries", retries);
     Ok(RunningNotifier {
         stats,

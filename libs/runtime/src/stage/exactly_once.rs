@@ -83,7 +83,7 @@ pub(super) async fn run<H: StageHandler>(
                 match taken {
                     Ok(Taken::Outputs { position, outputs, span }) => {
                         backoffs.remove(&(position.topic.clone(), position.partition));
-                        if let Err(error) = stage.add(position, outputs, &shutdown, &span).await {
+                        if let Err(error) = stage.add(position, outputs, intake.revocations(), &shutdown, &span).await {
                             break Err(error);
                         }
                     }
@@ -141,6 +141,8 @@ pub(super) async fn run<H: StageHandler>(
 #[derive(Default)]
 struct Batch {
     opened_at: Option<Instant>,
+    /// The consumer's revocation count when the batch opened.
+    revocations: u64,
     inputs: usize,
     /// Per partition: the first offset handled in this batch, and the next
     /// offset to read after it.
@@ -221,10 +223,12 @@ impl Transactional {
         &mut self,
         position: Position,
         outputs: Vec<super::OutputRecord>,
+        revocations: u64,
         shutdown: &Shutdown,
         span: &tracing::Span,
     ) -> anyhow::Result<()> {
         if !self.batch.is_open() {
+            self.batch.revocations = revocations;
             // Local state change only: no network round trip.
             self.producer
                 .begin_transaction()
@@ -251,6 +255,19 @@ impl Transactional {
         handler: &mut H,
         shutdown: &Shutdown,
     ) -> anyhow::Result<bool> {
+        if intake.revocations() != self.batch.revocations {
+            // Partitions were revoked since the batch opened; some may be
+            // another member's now, which reads them from the last commit.
+            tracing::info!(
+                stage = self.settings.stage,
+                inputs = self.batch.inputs,
+                "partitions revoked during the transaction; aborting it"
+            );
+            self.abort().await?;
+            self.rewind(intake);
+            handler.aborted();
+            return Ok(false);
+        }
         let offsets = self.batch.next_offsets()?;
         let mut backoff = self.settings.initial_backoff;
         loop {

@@ -6,17 +6,42 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::InputRecord;
 use crate::shutdown::Shutdown;
 
+/// Counts partition revocations, so that a transaction opened before one is
+/// never committed after it: once this member has rejoined, its offsets
+/// commit under the new generation, even for a partition that moved to
+/// another member, which then handles the same inputs again.
+#[derive(Debug, Default)]
+pub(super) struct StageContext {
+    revocations: AtomicU64,
+}
+
+impl ClientContext for StageContext {}
+
+impl ConsumerContext for StageContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Revoke(_)) {
+            self.revocations.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The consumer every stage loop uses.
+pub(super) type StageConsumer = StreamConsumer<StageContext>;
+
 /// A subscribed consumer and the partitions it holds back.
 pub(super) struct Intake {
     /// The consumer; the loops receive from a clone of this handle.
-    pub consumer: Arc<StreamConsumer>,
+    pub consumer: Arc<StageConsumer>,
     /// Its consumer group, for spans.
     pub group: String,
     stage: &'static str,
@@ -26,7 +51,7 @@ pub(super) struct Intake {
 impl Intake {
     /// Wraps a subscribed consumer and starts reporting its lag.
     pub fn new(
-        consumer: StreamConsumer,
+        consumer: StageConsumer,
         group: String,
         stage: &'static str,
         shutdown: &Shutdown,
@@ -39,6 +64,11 @@ impl Intake {
             stage,
             paused: BinaryHeap::new(),
         }
+    }
+
+    /// How many times partitions were revoked from this consumer so far.
+    pub fn revocations(&self) -> u64 {
+        self.consumer.context().revocations.load(Ordering::SeqCst)
     }
 
     /// The `process <topic>` span of one input.
@@ -141,7 +171,7 @@ pub(super) async fn sleep_until_or_never(at: Option<Instant>) {
 
 /// Publishes the consumer's lag per assigned partition every few seconds.
 /// The watermark calls block, so they run off the async workers.
-async fn report_lag(consumer: Arc<StreamConsumer>, stage: &'static str, shutdown: Shutdown) {
+async fn report_lag(consumer: Arc<StageConsumer>, stage: &'static str, shutdown: Shutdown) {
     let mut every = tokio::time::interval(Duration::from_secs(10));
     loop {
         tokio::select! {
@@ -162,7 +192,7 @@ async fn report_lag(consumer: Arc<StreamConsumer>, stage: &'static str, shutdown
     }
 }
 
-fn partition_lags(consumer: &StreamConsumer) -> Vec<(String, i32, i64)> {
+fn partition_lags(consumer: &StageConsumer) -> Vec<(String, i32, i64)> {
     let Ok(positions) = consumer.position() else {
         return Vec::new();
     };

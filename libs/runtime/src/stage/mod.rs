@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -201,7 +201,8 @@ pub fn spawn<H: StageHandler + 'static>(
         }
         ProcessingGuarantee::AtLeastOnce => crate::kafka::consumer_config(settings, &group),
     };
-    let consumer: StreamConsumer = consumer_config.create()?;
+    let consumer: intake::StageConsumer =
+        consumer_config.create_with_context(intake::StageContext::default())?;
     consumer.subscribe(&[&topology.topic(input)])?;
     let producer: FutureProducer = producer.create()?;
     let stop_all = shutdown.clone();
@@ -218,6 +219,40 @@ pub fn spawn<H: StageHandler + 'static>(
         stop_all.trigger();
         outcome
     }))
+}
+
+/// [`spawn`] `settings.parallel_consumers` times in one consumer group, for a
+/// handler that waits on external calls: the partitions are shared out among
+/// the consumers, so inputs of different partitions are handled concurrently
+/// while each partition (and so each key) keeps its order.
+pub fn spawn_parallel<H: StageHandler + Clone + 'static>(
+    settings: &KafkaSettings,
+    input: &TopicSpec,
+    producer: ClientConfig,
+    handler: H,
+    runner: RunnerSettings,
+    stats: Arc<StageStats>,
+    shutdown: Shutdown,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    (0..settings.parallel_consumers.max(1))
+        .map(|n| {
+            let mut member = settings.clone();
+            // Static members of one group need ids of their own.
+            member.group_instance_id = settings
+                .group_instance_id
+                .as_ref()
+                .map(|id| format!("{id}-{n}"));
+            spawn(
+                &member,
+                input,
+                producer.clone(),
+                handler.clone(),
+                runner.clone(),
+                Arc::clone(&stats),
+                shutdown.clone(),
+            )
+        })
+        .collect()
 }
 
 /// Handles one received record: its span, its retries, and what became of it.
