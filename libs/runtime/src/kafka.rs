@@ -167,8 +167,10 @@ mod tests {
 
     #[test]
     fn transactional_stages_commit_offsets_only_in_transactions() {
-        let mut settings = KafkaSettings::default();
-        settings.group_instance_id = Some("filter-0".to_owned());
+        let mut settings = KafkaSettings {
+            group_instance_id: Some("filter-0".to_owned()),
+            ..KafkaSettings::default()
+        };
         let consumer = transactional_consumer_config(&settings, "g");
         assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
         assert_eq!(consumer.get("group.instance.id"), Some("filter-0"));
