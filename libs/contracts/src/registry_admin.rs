@@ -39,7 +39,18 @@ impl RegistryAdmin {
     pub async fn register(&self, subject: &str, spec: &SchemaSpec) -> Result<u32, CodecError> {
         let config_url = format!("{}/config/{subject}", self.base_url);
         let body = json!({ "compatibility": spec.compatibility.as_registry_str() });
-        self.send(self.http.put(&config_url).json(&body)).await?;
+        let set_compatibility = || self.send(self.http.put(&config_url).json(&body));
+        match set_compatibility().await {
+            // Apicurio answers 409 when another service created the subject's
+            // rule a moment earlier (services start together); setting it
+            // again then updates that rule.
+            Err(CodecError::Registry(message)) if message.starts_with("409") => {
+                set_compatibility().await?;
+            }
+            other => {
+                other?;
+            }
+        }
 
         let url = format!("{}/subjects/{subject}/versions", self.base_url);
         let body = json!({ "schema": spec.text, "schemaType": "AVRO" });
