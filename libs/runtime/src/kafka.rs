@@ -123,6 +123,22 @@ fn apply_passthrough(config: &mut ClientConfig, settings: &KafkaSettings) {
     }
 }
 
+/// The partitions of `topic` as the cluster's metadata lists them now:
+/// empty for a topic that does not exist (yet).
+pub fn topic_partitions<C: rdkafka::consumer::Consumer>(
+    consumer: &C,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect())
+}
+
 /// Whether a Kafka error can clear up on its own (broker down, queue full,
 /// leader change) or needs a person (authorization, unknown topic, record too
 /// large, fenced producer).

@@ -27,15 +27,8 @@ const IDLE_PROBE: Duration = Duration::from_millis(200);
 async fn partitions(consumer: &StreamConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
     let started = tokio::time::Instant::now();
     loop {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        let partitions = crate::kafka::topic_partitions(consumer, topic, METADATA_TIMEOUT)
             .with_context(|| format!("reading metadata of {topic}"))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
         if !partitions.is_empty() {
             return Ok(partitions);
         }

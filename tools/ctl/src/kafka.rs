@@ -30,15 +30,8 @@ pub fn client(settings: &KafkaSettings) -> anyhow::Result<BaseConsumer> {
 
 /// The partitions of `topic`; an error when it does not exist.
 pub fn partitions<C: Consumer>(consumer: &C, topic: &str) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+    let partitions = survey_runtime::kafka::topic_partitions(consumer, topic, REQUEST_TIMEOUT)
         .with_context(|| format!("reading the metadata of {topic}"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
     anyhow::ensure!(
         !partitions.is_empty(),
         "topic {topic} does not exist; create it with `survey-ctl topics apply`"
