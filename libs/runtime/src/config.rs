@@ -44,6 +44,13 @@ pub struct KafkaSettings {
     /// different partitions are handled concurrently while each partition
     /// keeps its order. More than the topic's partitions leaves some idle.
     pub parallel_consumers: usize,
+    /// Under `at-least-once`, inputs each of those consumers handles at once
+    /// (`CONCURRENT_INPUTS`): while one waits on Genesys, Slack or Kafka,
+    /// others proceed. Inputs with the same key (one alert's revisions) are
+    /// still handled one after another, in order, and offsets are committed
+    /// only below the oldest unfinished input. 1 handles one at a time.
+    /// Exactly-once stages handle one input at a time per consumer.
+    pub concurrent_inputs: usize,
     /// Extra librdkafka properties, passed through unchanged; they override
     /// the service's own settings. From the environment:
     /// `SURVEY_ALERTS__KAFKA__LIBRDKAFKA__SECURITY.PROTOCOL=SASL_SSL` (the
@@ -76,6 +83,7 @@ impl Default for KafkaSettings {
             group_instance_id: None,
             processing_guarantee: ProcessingGuarantee::default(),
             parallel_consumers: 3,
+            concurrent_inputs: 32,
             librdkafka: BTreeMap::new(),
         }
     }
@@ -97,6 +105,7 @@ pub const COMMON_ENV_ALIASES: &[(&str, &str)] = &[
     ("GROUP_INSTANCE_ID", "kafka.group_instance_id"),
     ("PROCESSING_GUARANTEE", "kafka.processing_guarantee"),
     ("PARALLEL_CONSUMERS", "kafka.parallel_consumers"),
+    ("CONCURRENT_INPUTS", "kafka.concurrent_inputs"),
     ("OPS_ADDR", "ops_addr"),
     ("SHUTDOWN_TIMEOUT", "shutdown_timeout"),
 ];

@@ -154,6 +154,10 @@ pub struct RunnerSettings {
     pub initial_backoff: Duration,
     /// Longest back-off.
     pub max_backoff: Duration,
+    /// Under at-least-once, how many inputs [`spawn_parallel`]'s consumers
+    /// each handle at once (inputs with one key still go one at a time, in
+    /// order); 1 handles one input at a time.
+    pub concurrency: usize,
 }
 
 impl RunnerSettings {
@@ -169,6 +173,7 @@ impl RunnerSettings {
             commit_interval: Duration::from_millis(100),
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(15),
+            concurrency: 1,
         }
     }
 }
@@ -181,12 +186,93 @@ impl RunnerSettings {
 pub fn spawn<H: StageHandler + 'static>(
     settings: &KafkaSettings,
     input: &TopicSpec,
-    mut producer: ClientConfig,
+    producer: ClientConfig,
     handler: H,
     runner: RunnerSettings,
     stats: Arc<StageStats>,
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let (intake, producer) = subscribe(settings, input, producer, &runner, &shutdown)?;
+    let stop_all = shutdown.clone();
+    Ok(tokio::spawn(async move {
+        let outcome = match runner.guarantee {
+            ProcessingGuarantee::ExactlyOnce => {
+                exactly_once::run(intake, producer, handler, runner, stats, shutdown).await
+            }
+            ProcessingGuarantee::AtLeastOnce => {
+                at_least_once::run(intake, producer, handler, runner, stats, shutdown).await
+            }
+        };
+        stop_all.trigger();
+        outcome
+    }))
+}
+
+/// [`spawn`] `settings.parallel_consumers` times in one consumer group, for a
+/// handler that waits on external calls: the partitions are shared out among
+/// the consumers, so inputs of different partitions are handled concurrently
+/// while each partition keeps its order. Under at-least-once each consumer
+/// also handles up to `settings.concurrent_inputs` inputs at once, in order
+/// per key.
+pub fn spawn_parallel<H: StageHandler + Clone + 'static>(
+    settings: &KafkaSettings,
+    input: &TopicSpec,
+    producer: ClientConfig,
+    handler: H,
+    mut runner: RunnerSettings,
+    stats: Arc<StageStats>,
+    shutdown: Shutdown,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    runner.concurrency = settings.concurrent_inputs.max(1);
+    (0..settings.parallel_consumers.max(1))
+        .map(|n| {
+            let mut member = settings.clone();
+            // Static members of one group need ids of their own.
+            member.group_instance_id = settings
+                .group_instance_id
+                .as_ref()
+                .map(|id| format!("{id}-{n}"));
+            if runner.guarantee == ProcessingGuarantee::ExactlyOnce || runner.concurrency == 1 {
+                return spawn(
+                    &member,
+                    input,
+                    producer.clone(),
+                    handler.clone(),
+                    runner.clone(),
+                    Arc::clone(&stats),
+                    shutdown.clone(),
+                );
+            }
+            let (intake, producer) =
+                subscribe(&member, input, producer.clone(), &runner, &shutdown)?;
+            let (handler, runner, stats, shutdown) = (
+                handler.clone(),
+                runner.clone(),
+                Arc::clone(&stats),
+                shutdown.clone(),
+            );
+            Ok(tokio::spawn(async move {
+                let stop_all = shutdown.clone();
+                let outcome = at_least_once::run_concurrent(
+                    intake, producer, handler, runner, stats, shutdown,
+                )
+                .await;
+                stop_all.trigger();
+                outcome
+            }))
+        })
+        .collect()
+}
+
+/// A consumer subscribed to `input` in its declared group, and a producer made
+/// from `producer` (transactional under exactly-once).
+fn subscribe(
+    settings: &KafkaSettings,
+    input: &TopicSpec,
+    mut producer: ClientConfig,
+    runner: &RunnerSettings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(Intake, FutureProducer)> {
     let topology = settings.topology();
     let group = topology
         .group(input)
@@ -205,54 +291,10 @@ pub fn spawn<H: StageHandler + 'static>(
         consumer_config.create_with_context(intake::StageContext::default())?;
     consumer.subscribe(&[&topology.topic(input)])?;
     let producer: FutureProducer = producer.create()?;
-    let stop_all = shutdown.clone();
-    let intake = Intake::new(consumer, group, runner.stage, &shutdown);
-    Ok(tokio::spawn(async move {
-        let outcome = match runner.guarantee {
-            ProcessingGuarantee::ExactlyOnce => {
-                exactly_once::run(intake, producer, handler, runner, stats, shutdown).await
-            }
-            ProcessingGuarantee::AtLeastOnce => {
-                at_least_once::run(intake, producer, handler, runner, stats, shutdown).await
-            }
-        };
-        stop_all.trigger();
-        outcome
-    }))
-}
-
-/// [`spawn`] `settings.parallel_consumers` times in one consumer group, for a
-/// handler that waits on external calls: the partitions are shared out among
-/// the consumers, so inputs of different partitions are handled concurrently
-/// while each partition (and so each key) keeps its order.
-pub fn spawn_parallel<H: StageHandler + Clone + 'static>(
-    settings: &KafkaSettings,
-    input: &TopicSpec,
-    producer: ClientConfig,
-    handler: H,
-    runner: RunnerSettings,
-    stats: Arc<StageStats>,
-    shutdown: Shutdown,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<anyhow::Result<()>>>> {
-    (0..settings.parallel_consumers.max(1))
-        .map(|n| {
-            let mut member = settings.clone();
-            // Static members of one group need ids of their own.
-            member.group_instance_id = settings
-                .group_instance_id
-                .as_ref()
-                .map(|id| format!("{id}-{n}"));
-            spawn(
-                &member,
-                input,
-                producer.clone(),
-                handler.clone(),
-                runner.clone(),
-                Arc::clone(&stats),
-                shutdown.clone(),
-            )
-        })
-        .collect()
+    Ok((
+        Intake::new(consumer, group, runner.stage, shutdown),
+        producer,
+    ))
 }
 
 /// Handles one received record: its span, its retries, and what became of it.
