@@ -101,6 +101,8 @@ pub async fn start_with_clock(
             commit_interval: config.commit_interval,
             initial_backoff: std::time::Duration::from_millis(200),
             max_backoff: std::time::Duration::from_secs(10),
+            // CPU-bound: one input at a time, in offset order.
+            concurrency: 1,
         },
         Arc::clone(&stats),
         shutdown,

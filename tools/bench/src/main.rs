@@ -208,8 +208,10 @@ pub struct Results {
     pub filter: Option<kafka::FilterResult>,
     /// Measurement 4, exactly-once.
     pub filter_txn: Option<kafka::FilterResult>,
-    /// The enricher against the sandbox with API latency.
+    /// The enricher against the sandbox with API latency, at-least-once.
     pub enricher: Option<stages::DrainResult>,
+    /// The same, exactly-once.
+    pub enricher_txn: Option<stages::DrainResult>,
     /// The notifier against the sandbox's Slack and Teams fakes.
     pub notifier: Option<stages::DrainResult>,
     /// End to end, with per-process memory.
@@ -388,31 +390,44 @@ async fn main() -> Result<()> {
 
     let stage_bound = Duration::from_secs(args.stage_secs);
     if wants("enricher") {
-        println!(
-            "survey-bench: enricher: {} alerts, API latency {} ms",
-            args.enricher_alerts, args.api_latency_ms
-        );
-        match stages::enricher_bench(
-            &settings("enricher"),
-            args.enricher_alerts,
-            Duration::from_millis(args.api_latency_ms),
-            stage_bound,
-        )
-        .await
-        {
-            Ok(result) => {
-                println!(
-                    "survey-bench: enricher: {:.1} alerts/s ({} of {} in {:.1} s, {} Genesys API calls) [load {}]",
-                    result.per_second(),
-                    result.completed,
-                    result.records,
-                    result.elapsed.as_secs_f64(),
-                    result.genesys_calls,
-                    result.load
-                );
-                results.enricher = Some(result);
+        for (name, guarantee) in [
+            ("enricher-alo", ProcessingGuarantee::AtLeastOnce),
+            ("enricher-eos", ProcessingGuarantee::ExactlyOnce),
+        ] {
+            println!(
+                "survey-bench: {name}: {} alerts, API latency {} ms, {guarantee:?}",
+                args.enricher_alerts, args.api_latency_ms
+            );
+            let settings = KafkaSettings {
+                processing_guarantee: guarantee,
+                ..settings(name)
+            };
+            match stages::enricher_bench(
+                &settings,
+                args.enricher_alerts,
+                Duration::from_millis(args.api_latency_ms),
+                stage_bound,
+            )
+            .await
+            {
+                Ok(result) => {
+                    println!(
+                        "survey-bench: {name}: {:.1} alerts/s ({} of {} in {:.1} s, {} Genesys API calls) [load {}]",
+                        result.per_second(),
+                        result.completed,
+                        result.records,
+                        result.elapsed.as_secs_f64(),
+                        result.genesys_calls,
+                        result.load
+                    );
+                    if guarantee == ProcessingGuarantee::AtLeastOnce {
+                        results.enricher = Some(result);
+                    } else {
+                        results.enricher_txn = Some(result);
+                    }
+                }
+                Err(err) => fail(&mut results, name, &err),
             }
-            Err(err) => fail(&mut results, "enricher", &err),
         }
     }
 
@@ -420,7 +435,7 @@ async fn main() -> Result<()> {
         println!("survey-bench: notifier: {} alerts", args.notifier_alerts);
         match stages::notifier_bench(
             &settings("notifier"),
-            &settings("enricher"),
+            &settings("enricher-alo"),
             args.notifier_alerts,
             stage_bound,
         )

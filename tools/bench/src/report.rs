@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::svg::{Chart, Line, Scale, line_chart};
 use crate::{Args, Results, Series, holds};
+use survey_runtime::KafkaSettings;
 
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -295,34 +296,45 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
     );
 
     out.push_str("\n## 6. Enricher against the sandbox, 20 ms API latency\n\n");
-    match &results.enricher {
-        Some(e) => {
-            let calls_per_alert = e.genesys_calls as f64 / (e.completed.max(1)) as f64;
-            let _ = write!(
+    let enricher_runs: Vec<(&str, &crate::stages::DrainResult)> = [
+        ("at-least-once", results.enricher.as_ref()),
+        ("exactly-once", results.enricher_txn.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(mode, run)| run.map(|run| (mode, run)))
+    .collect();
+    if let Some((_, first)) = enricher_runs.first() {
+        let _ = write!(
+            out,
+            "{} `ActionableSurvey`s pre-filled per mode (all about the sandbox's demo voice conversation: agent, \
+             Billing queue, recording ready at the first poll, a summary); `survey_enricher::start` in the bench \
+             process against the sandbox (in process), whose every Genesys API answer (`/api/v2/...`) is \
+             delayed by {} ms (`Fault::Delay` on `Route::GenesysApi`); the token endpoint is not delayed. \
+             The Genesys client's own budget is raised to {} requests/min for the bench (the real default, 300/min \
+             per token, would otherwise be all that is measured). Service defaults otherwise: `PARALLEL_CONSUMERS` \
+             = {} consumers; at-least-once, each handles up to `CONCURRENT_INPUTS` = {} inputs at once (in order \
+             per key); exactly-once, each handles one input at a time inside its transaction. Timed from `start` \
+             returning until every input's alert was acknowledged, or {} s.\n\n\
+             | mode | alerts | pre-fill records/s | start-up s | elapsed s | alerts enriched | Genesys API calls | calls per alert | alerts/s | finished | load after |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|:--:|---|\n",
+            first.records,
+            args.api_latency_ms,
+            crate::stages::BENCH_GENESYS_RPM,
+            KafkaSettings::default().parallel_consumers,
+            KafkaSettings::default().concurrent_inputs,
+            args.stage_secs,
+        );
+        for (mode, e) in &enricher_runs {
+            let _ = writeln!(
                 out,
-                "{} `ActionableSurvey`s pre-filled (all about the sandbox's demo voice conversation: agent, Billing \
-                 queue, recording ready at the first poll, a summary); `survey_enricher::start` in the bench \
-                 process against the sandbox (in process), whose every Genesys API answer (`/api/v2/...`) is \
-                 delayed by {} ms (`Fault::Delay` on `Route::GenesysApi`); the token endpoint is not delayed. \
-                 The Genesys client's own budget is raised to {} requests/min for the bench (the real default, 300/min \
-                 per token, would otherwise be all that is measured). Timed from `start` returning until every \
-                 input's alert was acknowledged, or {} s.\n\n\
-                 | alerts | pre-fill records/s | start-up s | elapsed s | alerts enriched | Genesys API calls | calls per alert | alerts/s | finished | load after |\n\
-                 |---:|---:|---:|---:|---:|---:|---:|---:|:--:|---|\n\
-                 | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} | {} | {} |\n\n\
-                 One input at a time, with every call waiting {} ms, would give at most 1000 / ({:.1} calls × {} ms) = \
-                 {:.1} alerts/s; measured {:.1}.\n",
-                e.records,
-                args.api_latency_ms,
-                crate::stages::BENCH_GENESYS_RPM,
-                args.stage_secs,
+                "| {mode} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.1} | {:.1} | {} | {} |",
                 e.records,
                 e.prefill.per_second(),
                 e.startup.as_secs_f64(),
                 e.elapsed.as_secs_f64(),
                 e.completed,
                 e.genesys_calls,
-                calls_per_alert,
+                e.genesys_calls as f64 / (e.completed.max(1)) as f64,
                 e.per_second(),
                 if e.timed_out {
                     "**no, time bound**"
@@ -330,14 +342,20 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                     "yes"
                 },
                 e.load,
-                args.api_latency_ms,
-                calls_per_alert,
-                args.api_latency_ms,
-                1000.0 / (calls_per_alert * args.api_latency_ms.max(1) as f64).max(1e-9),
-                e.per_second(),
             );
         }
-        None => out.push_str("Not run.\n"),
+        let calls_per_alert = first.genesys_calls as f64 / (first.completed.max(1)) as f64;
+        let _ = writeln!(
+            out,
+            "\nOne input at a time, with every call waiting {} ms, gives at most 1000 / ({:.1} calls × {} ms) = \
+             {:.1} alerts/s per consumer.",
+            args.api_latency_ms,
+            calls_per_alert,
+            args.api_latency_ms,
+            1000.0 / (calls_per_alert * args.api_latency_ms.max(1) as f64).max(1e-9),
+        );
+    } else {
+        out.push_str("Not run.\n");
     }
 
     out.push_str("\n## 7. Notifier against the sandbox's Slack and Teams fakes\n\n");
@@ -349,11 +367,14 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
                  targets one Slack channel and one Teams webhook, so 2 deliveries per alert. `survey_notifier::start` \
                  in the bench process; Slack's per-channel pacing (`slack.min_interval_per_channel`, 1 s by \
                  default, Slack's own limit) set to 0 for the bench, since every alert goes to the same channel. \
-                 Timed from `start` returning until the sandbox had every delivery, or {} s.\n\n\
+                 The notifier is always at-least-once (its ledger deduplicates): {} consumers, each with up to {} \
+                 alerts in progress. Timed from `start` returning until the sandbox had every delivery, or {} s.\n\n\
                  | alerts | start-up s | elapsed s | alerts read | deliveries | deliveries/s | finished | load after |\n\
                  |---:|---:|---:|---:|---:|---:|:--:|---|\n\
                  | {} | {:.2} | {:.2} | {} | {} | {:.1} | {} | {} |\n",
                 n.records,
+                KafkaSettings::default().parallel_consumers,
+                KafkaSettings::default().concurrent_inputs,
                 args.stage_secs,
                 n.records,
                 n.startup.as_secs_f64(),
