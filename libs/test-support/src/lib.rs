@@ -17,6 +17,9 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use survey_runtime::KafkaSettings;
 
 mod containers;
+mod registry_gate;
+
+pub use registry_gate::RegistryGate;
 
 /// Where the test broker and registry are.
 #[derive(Debug, Clone)]

@@ -151,6 +151,7 @@ pub async fn start_with_clock(
         topology: topology.clone(),
         clock,
         ledger_writer: Some(producer_config.create()?),
+        settle_encoders: tokio::sync::OnceCell::new(),
     });
     // The channels are outside Kafka, so no transaction could cover them:
     // the ledger deduplicates instead.

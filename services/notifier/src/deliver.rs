@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use survey_contracts::{AvroCodec, Contract, DeliveryRetry, EnrichedAlert, Topology, topics};
+use survey_contracts::{
+    AvroCodec, Contract, DeliveryRecord, DeliveryRetry, EnrichedAlert, NotificationTarget,
+    Topology, topics,
+};
 use survey_runtime::dead_letter::dead_letter;
 use survey_runtime::stage::{decode_input, due, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
@@ -45,6 +48,10 @@ pub struct Delivery {
     /// slowest of the alert's other targets. Without it the ledger records
     /// go out with the handler's other outputs.
     pub ledger_writer: Option<FutureProducer>,
+    /// Set once the records that settle a delivery (ledger, retry) were
+    /// encoded: their schemas are then cached, so settling a message already
+    /// sent never waits on the registry.
+    pub settle_encoders: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -107,6 +114,44 @@ impl Delivery {
         result
     }
 
+    /// Fetches the schemas of the records that settle a delivery, once,
+    /// before the first message is sent. Otherwise a registry outage just
+    /// after a start would fail the ledger record of a message already sent,
+    /// and the input, retried, would send it again.
+    async fn ready_to_settle(
+        &self,
+        alert: &EnrichedAlert,
+        target: &NotificationTarget,
+    ) -> Result<(), StageError> {
+        self.settle_encoders
+            .get_or_try_init(|| async {
+                let probe = DeliveryRecord {
+                    alert_id: alert.alert_id.clone(),
+                    target: target.clone(),
+                    revision: alert.revision,
+                    delivered_at: 0,
+                    slack_channel: None,
+                    slack_ts: None,
+                    message_id: None,
+                    external_id: None,
+                };
+                let ledger = self.topology.topic(&topics::DELIVERY_LEDGER);
+                self.codec.encode(&ledger, &probe).await?;
+                let probe = DeliveryRetry {
+                    alert: alert.clone(),
+                    target: target.clone(),
+                    due_at: 0,
+                    attempt: 0,
+                    last_error: String::new(),
+                };
+                let retries = self.topology.topic(&topics::DELIVERY_RETRIES);
+                self.codec.encode(&retries, &probe).await?;
+                Ok::<(), StageError>(())
+            })
+            .await
+            .map(|_| ())
+    }
+
     /// Attempts `pending`, concurrently, and turns each outcome into its
     /// output record (none for a ledger record already written).
     async fn deliver_all(
@@ -116,6 +161,9 @@ impl Delivery {
         attempt: i32,
         input: &InputRecord<'_>,
     ) -> Result<Vec<OutputRecord>, StageError> {
+        if let Some(first) = pending.first() {
+            self.ready_to_settle(alert, &first.target).await?;
+        }
         let outcomes = join_all(
             pending
                 .iter()
@@ -144,12 +192,13 @@ impl Delivery {
             AttemptOutcome::Delivered(record) => {
                 tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, destination = %pending.target.key(), "alert delivered");
                 metrics::end_to_end(&pending.target.channel, alert.survey.submitted_at);
+                // Known at once, so a redelivery in this process skips it
+                // even before the ledger topic is read back, and even if
+                // its ledger record cannot be written.
+                self.ledger.record(record.clone());
                 let output = self
                     .record(&topics::DELIVERY_LEDGER, &key, &record, input)
                     .await?;
-                // Known at once, so a redelivery in this process skips it
-                // even before the ledger topic is read back.
-                self.ledger.record(record);
                 self.write_ledger_now(output).await
             }
             AttemptOutcome::Retry(retry) => {

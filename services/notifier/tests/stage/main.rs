@@ -16,7 +16,7 @@ use survey_runtime::dead_letter::headers;
 use survey_runtime::provision::{ProvisionSettings, provision};
 use survey_runtime::{KafkaSettings, Shutdown};
 use survey_sandbox::{Route, Sandbox, SandboxConfig, SlackMessage};
-use survey_test_support::{TopicReader, header, producer};
+use survey_test_support::{RegistryGate, TopicReader, header, producer};
 
 const ARRIVAL: Duration = Duration::from_secs(30);
 
@@ -73,8 +73,12 @@ impl Harness {
     }
 
     async fn start(&self) -> (RunningNotifier, Shutdown) {
+        self.start_with(self.config()).await
+    }
+
+    async fn start_with(&self, config: NotifierConfig) -> (RunningNotifier, Shutdown) {
         let shutdown = Shutdown::new();
-        let notifier = survey_notifier::start(self.config(), shutdown.clone())
+        let notifier = survey_notifier::start(config, shutdown.clone())
             .await
             .unwrap_or_else(|e| panic!("{e:#}"));
         (notifier, shutdown)
@@ -248,6 +252,58 @@ async fn slack_down_then_back_is_retried_through_the_delay_topic() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(about(&state.slack_messages(), &id), 1);
     assert_eq!(state.teams_cards().len(), 1);
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+#[tokio::test]
+async fn a_registry_outage_right_after_a_start_never_repeats_a_delivery() {
+    let harness = Harness::new().await;
+    let gate = RegistryGate::start(&harness.kafka.schema_registry_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut config = harness.config();
+    config.kafka.schema_registry_url = gate.url.clone();
+    let (notifier, shutdown) = harness.start_with(config).await;
+
+    // The alert's schema still comes by id, but nothing can be encoded: a
+    // message sent now could not get its ledger record.
+    gate.refuse_subject_lookups(true);
+    let id = unique("outage");
+    harness
+        .send(&alert(&id, &[("slack", "#billing"), ("teams", "billing")]))
+        .await;
+    let state = harness.sandbox.state();
+    let sent_meanwhile = state
+        .wait_for(Duration::from_secs(4), |s| {
+            about(&s.slack_messages(), &id) > 0
+        })
+        .await;
+    assert!(!sent_meanwhile, "nothing is sent that could not be settled");
+
+    gate.refuse_subject_lookups(false);
+    assert!(
+        state
+            .wait_for(ARRIVAL, |s| about(&s.slack_messages(), &id) >= 1)
+            .await
+    );
+    let ledger = harness
+        .reader(&topics::DELIVERY_LEDGER)
+        .read(2, ARRIVAL)
+        .await;
+    assert_eq!(ledger.len(), 2, "both targets settled");
+    // Anything sent twice would show by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(about(&state.slack_messages(), &id), 1, "sent to Slack once");
+    assert_eq!(
+        state
+            .teams_cards()
+            .iter()
+            .filter(|card| card.payload.to_string().contains(&id))
+            .count(),
+        1,
+        "sent to Teams once"
+    );
     shutdown.trigger();
     notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
 }
