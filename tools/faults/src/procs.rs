@@ -236,9 +236,19 @@ impl StackControl {
         self.run(&["stack", "kill", component]).await
     }
 
-    /// `stack up`: starts what is down and waits until it answers.
+    /// `stack up`: starts what is down and waits until it answers. A start
+    /// that failed is tried once more: on a loaded machine a JVM has been
+    /// seen to exit during start-up once, which is the harness's problem,
+    /// not a fault under test.
     pub async fn up(&self) -> Result<()> {
-        self.run(&["stack", "up"]).await
+        match self.run(&["stack", "up"]).await {
+            Ok(()) => Ok(()),
+            Err(first) => {
+                eprintln!("faults: stack start failed, trying once more: {first:#}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                self.run(&["stack", "up"]).await
+            }
+        }
     }
 
     async fn run(&self, args: &[&str]) -> Result<()> {
