@@ -545,7 +545,7 @@ impl Stack {
                 );
                 return Ok(());
             }
-            if !process::is_alive(pid, component.cmdline_marker()) {
+            if process::has_exited(pid, component.cmdline_marker()) {
                 let _ = remove_if_exists(&pid_file);
                 bail!(
                     "{component} (pid {pid}) exited during start-up; last lines of {}:\n{}",

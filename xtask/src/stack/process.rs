@@ -91,6 +91,21 @@ pub(super) fn is_alive(pid: u32, marker: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Whether `pid` is gone for good: not alive at three looks 100 ms apart. One look can be
+/// wrong while a starting JVM's launcher re-executes itself (its `/proc` entry then reads
+/// empty for a moment), and a live process taken for dead would be left running unowned.
+pub(super) fn has_exited(pid: u32, marker: &str) -> bool {
+    for look in 0..3 {
+        if is_alive(pid, marker) {
+            return false;
+        }
+        if look < 2 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    true
+}
+
 /// Sends `SIG<name>` (e.g. `TERM`, `KILL`) to `pid` with the `kill` command.
 pub(super) fn signal(pid: u32, name: &str) -> Result<()> {
     let status = Command::new("kill")
