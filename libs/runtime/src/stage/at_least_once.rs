@@ -59,12 +59,9 @@ pub(super) async fn run<H: StageHandler>(
             received = consumer.recv(), if in_flight.len() < settings.max_in_flight => {
                 let message = match received {
                     Ok(message) => message,
-                    Err(error) => match intake.fatal_error() {
-                        Some(fatal) => break Err(anyhow::anyhow!("consumer failed: {fatal}")),
-                        None => {
-                            tracing::warn!(stage = settings.stage, %error, "consumer error");
-                            continue;
-                        }
+                    Err(error) => match intake.failed_receive(&error) {
+                        Some(fatal) => break Err(fatal),
+                        None => continue,
                     },
                 };
                 let taken = take(&mut intake, &message, &mut handler, &settings, &stats, &shutdown, false).await;
@@ -174,12 +171,9 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
             received = consumer.recv(), if in_flight.len() < settings.concurrency.max(1) => {
                 let message = match received {
                     Ok(message) => message,
-                    Err(error) => match intake.fatal_error() {
-                        Some(fatal) => break Err(anyhow::anyhow!("consumer failed: {fatal}")),
-                        None => {
-                            tracing::warn!(stage = settings.stage, %error, "consumer error");
-                            continue;
-                        }
+                    Err(error) => match intake.failed_receive(&error) {
+                        Some(fatal) => break Err(fatal),
+                        None => continue,
                     },
                 };
                 stats.record_in();

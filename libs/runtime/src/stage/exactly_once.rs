@@ -71,12 +71,9 @@ pub(super) async fn run<H: StageHandler>(
             received = consumer.recv(), if has_room => {
                 let message = match received {
                     Ok(message) => message,
-                    Err(error) => match intake.fatal_error() {
-                        Some(fatal) => break Err(anyhow::anyhow!("consumer failed: {fatal}")),
-                        None => {
-                            tracing::warn!(stage = stage.settings.stage, %error, "consumer error");
-                            continue;
-                        }
+                    Err(error) => match intake.failed_receive(&error) {
+                        Some(fatal) => break Err(fatal),
+                        None => continue,
                     },
                 };
                 let taken = take(&mut intake, &message, &mut handler, &stage.settings, &stage.stats, &shutdown, true).await;

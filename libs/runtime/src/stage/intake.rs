@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
@@ -88,13 +89,17 @@ impl Intake {
         )
     }
 
-    /// A consumer error that ends the loop (for example a fenced static
-    /// member), as opposed to one librdkafka recovers from by itself.
-    pub fn fatal_error(&self) -> Option<String> {
-        self.consumer
-            .client()
-            .fatal_error()
-            .map(|(code, reason)| format!("{code:?}: {reason}"))
+    /// What a failed receive comes to: the error that ends the loop when the
+    /// consumer failed fatally (for example a fenced static member), else
+    /// `None` once it is logged, since librdkafka recovers by itself.
+    pub fn failed_receive(&self, error: &KafkaError) -> Option<anyhow::Error> {
+        match self.consumer.client().fatal_error() {
+            Some((code, reason)) => Some(anyhow::anyhow!("consumer failed: {code:?}: {reason}")),
+            None => {
+                tracing::warn!(stage = self.stage, %error, "consumer error");
+                None
+            }
+        }
     }
 
     /// When the earliest paused partition is due.
