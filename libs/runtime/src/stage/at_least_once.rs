@@ -184,7 +184,7 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
                 let previous = match &input.key {
                     Some(key) => {
                         if key_order.len() > 4 * settings.concurrency.max(1) {
-                            key_order.retain(|_, finished| finished.peek().is_none());
+                            forget_finished(&mut key_order);
                         }
                         key_order.insert((input.partition, key.clone()), finished.shared())
                     }
@@ -224,6 +224,14 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
         tracing::debug!(stage = settings.stage, %error, "final commit skipped");
     }
     outcome
+}
+
+/// Drops the keys whose last input has been handed over (or gave up), so the
+/// map holds only keys in progress. `Shared::peek` would not do: it sees only
+/// an outcome some clone has polled, and a key's last input has no successor
+/// polling it.
+fn forget_finished(key_order: &mut KeyOrder) {
+    key_order.retain(|_, finished| finished.clone().now_or_never().is_none());
 }
 
 /// Waits for the previous input with the same key, handles this one, hands
@@ -313,5 +321,28 @@ impl From<&BorrowedMessage<'_>> for OwnedInput {
             payload: message.payload().map(<[u8]>::to_vec),
             headers: owned_headers(message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_keys_are_forgotten_and_keys_in_progress_kept() {
+        let mut key_order = KeyOrder::new();
+        let (sent, sent_rx) = oneshot::channel::<()>();
+        let (dropped, dropped_rx) = oneshot::channel::<()>();
+        let (_in_progress, in_progress_rx) = oneshot::channel::<()>();
+        key_order.insert((0, b"sent".to_vec()), sent_rx.shared());
+        key_order.insert((0, b"dropped".to_vec()), dropped_rx.shared());
+        key_order.insert((1, b"in-progress".to_vec()), in_progress_rx.shared());
+        let _ = sent.send(());
+        drop(dropped);
+
+        forget_finished(&mut key_order);
+
+        let left: Vec<_> = key_order.keys().cloned().collect();
+        assert_eq!(left, vec![(1, b"in-progress".to_vec())]);
     }
 }
