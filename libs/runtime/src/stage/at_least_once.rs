@@ -207,6 +207,11 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
             }
         }
     };
+    // A failed loop stops the service anyway; stopping now also ends the
+    // back-off of inputs still retrying, which the drain would wait out.
+    if outcome.is_err() {
+        shutdown.trigger();
+    }
     // Drain: offsets are stored in input order up to the first input that
     // was not done; later ones are left for the next run to redeliver.
     let mut storing = outcome.is_ok();
