@@ -14,12 +14,13 @@ use rdkafka::Message;
 use rdkafka::producer::FutureRecord;
 use survey_contracts::topics;
 use survey_runtime::kafka::producer_config;
-use survey_runtime::provision::{ProvisionSettings, provision};
 use survey_runtime::stage::{ProcessingGuarantee, RunnerSettings, spawn_parallel};
 use survey_runtime::{
     InputRecord, KafkaSettings, OutputRecord, Shutdown, StageError, StageHandler, StageStats,
 };
 use survey_test_support::{TopicReader, kafka_settings, producer};
+
+mod support;
 
 /// Copies each input to `output` after a short wait, recording the order in
 /// which each key's inputs were handled and how many were in progress at once.
@@ -74,21 +75,10 @@ async fn pipeline() -> Pipeline {
     let mut kafka = kafka_settings();
     kafka.parallel_consumers = 1;
     kafka.concurrent_inputs = 8;
-    provision(
-        &kafka,
-        &[
-            topics::SURVEY_RESPONSES_RAW,
-            topics::SURVEY_RESPONSES_ACTIONABLE,
-            topics::FILTER_DLQ,
-        ],
-        &ProvisionSettings::default(),
-    )
-    .await
-    .expect("provisioning");
-    let topology = kafka.topology();
+    let (input, output) = support::stage_topics(&kafka).await;
     Pipeline {
-        input: topology.topic(&topics::SURVEY_RESPONSES_RAW),
-        output: topology.topic(&topics::SURVEY_RESPONSES_ACTIONABLE),
+        input,
+        output,
         kafka,
     }
 }

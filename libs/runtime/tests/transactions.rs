@@ -17,12 +17,13 @@ use rdkafka::message::OwnedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 use survey_contracts::topics;
 use survey_runtime::kafka::producer_config;
-use survey_runtime::provision::{ProvisionSettings, provision};
 use survey_runtime::stage::{ProcessingGuarantee, RunnerSettings, spawn};
 use survey_runtime::{
     InputRecord, KafkaSettings, OutputRecord, Shutdown, StageError, StageHandler, StageStats,
 };
 use survey_test_support::{TopicReader, kafka_settings, produce, producer};
+
+mod support;
 
 /// Copies each input to `output`. The first time it sees `fail_once`, it also
 /// writes an oversized record to `rejecting`, which the broker refuses: the
@@ -91,18 +92,7 @@ struct Pipeline {
 
 async fn pipeline() -> Pipeline {
     let kafka = kafka_settings();
-    provision(
-        &kafka,
-        &[
-            topics::SURVEY_RESPONSES_RAW,
-            topics::SURVEY_RESPONSES_ACTIONABLE,
-            topics::FILTER_DLQ,
-        ],
-        &ProvisionSettings::default(),
-    )
-    .await
-    .expect("provisioning");
-    let topology = kafka.topology();
+    let (input, output) = support::stage_topics(&kafka).await;
     let rejecting = format!("{}rejecting", kafka.topic_prefix);
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", &kafka.bootstrap_servers)
@@ -115,8 +105,8 @@ async fn pipeline() -> Pipeline {
         .await
         .expect("creating the rejecting topic");
     Pipeline {
-        input: topology.topic(&topics::SURVEY_RESPONSES_RAW),
-        output: topology.topic(&topics::SURVEY_RESPONSES_ACTIONABLE),
+        input,
+        output,
         rejecting,
         kafka,
     }
