@@ -193,19 +193,29 @@ pub fn spawn<H: StageHandler + 'static>(
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
     let (intake, producer) = subscribe(settings, input, producer, &runner, &shutdown)?;
-    let stop_all = shutdown.clone();
-    Ok(tokio::spawn(async move {
-        let outcome = match runner.guarantee {
+    Ok(in_task(&shutdown.clone(), async move {
+        match runner.guarantee {
             ProcessingGuarantee::ExactlyOnce => {
                 exactly_once::run(intake, producer, handler, runner, stats, shutdown).await
             }
             ProcessingGuarantee::AtLeastOnce => {
                 at_least_once::run(intake, producer, handler, runner, stats, shutdown).await
             }
-        };
+        }
+    }))
+}
+
+/// Runs a stage loop in a task; whenever it stops, it stops the whole service.
+fn in_task(
+    shutdown: &Shutdown,
+    stage_loop: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let stop_all = shutdown.clone();
+    tokio::spawn(async move {
+        let outcome = stage_loop.await;
         stop_all.trigger();
         outcome
-    }))
+    })
 }
 
 /// [`spawn`] `settings.parallel_consumers` times in one consumer group, for a
@@ -245,21 +255,17 @@ pub fn spawn_parallel<H: StageHandler + Clone + 'static>(
             }
             let (intake, producer) =
                 subscribe(&member, input, producer.clone(), &runner, &shutdown)?;
-            let (handler, runner, stats, shutdown) = (
-                handler.clone(),
-                runner.clone(),
-                Arc::clone(&stats),
-                shutdown.clone(),
-            );
-            Ok(tokio::spawn(async move {
-                let stop_all = shutdown.clone();
-                let outcome = at_least_once::run_concurrent(
-                    intake, producer, handler, runner, stats, shutdown,
-                )
-                .await;
-                stop_all.trigger();
-                outcome
-            }))
+            Ok(in_task(
+                &shutdown,
+                at_least_once::run_concurrent(
+                    intake,
+                    producer,
+                    handler.clone(),
+                    runner.clone(),
+                    Arc::clone(&stats),
+                    shutdown.clone(),
+                ),
+            ))
         })
         .collect()
 }
