@@ -5,6 +5,7 @@
 //! Argument parsing lives here; the work is done in [`stack`] and [`test_cmd`].
 
 mod bench;
+mod fuzz;
 mod stack;
 mod test_cmd;
 
@@ -37,6 +38,9 @@ Commands:
                       counts what the sandbox's sinks received. The full form writes
                       docs/FAULTS.md; `test` runs --short after `cargo test`. ARGS go to
                       survey-faults (`--help` lists them)
+  fuzz [--seconds N]  Fuzz ingest's webhook parser and validator (services/ingest/fuzz) with
+                      cargo-fuzz (installed if missing) for N seconds (30), seeded with the
+                      hostile corpus; `test` runs it last
   help                Show this help
 
 Environment:
@@ -50,7 +54,9 @@ Environment:
   SURVEY_ALERTS_REGISTRY_PERSIST=1
                       Keep the registry's schemas on disk in the state directory
   SURVEY_ALERTS_SKIP_FAULTS=1
-                      `test` skips the short fault-injection suite";
+                      `test` skips the short fault-injection suite
+  SURVEY_ALERTS_SKIP_FUZZ=1
+                      `test` skips the fuzzing run";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -118,6 +124,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
             let extra: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
             stack::faults::run(short, &extra)
         }
+        ["fuzz", rest @ ..] => fuzz::run(fuzz::parse_seconds(rest)?),
         ["bench", rest @ ..] => {
             let rest = match rest {
                 ["--", tail @ ..] => tail,

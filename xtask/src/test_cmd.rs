@@ -4,7 +4,8 @@
 //! `KAFKA_BOOTSTRAP_SERVERS` + `SCHEMA_REGISTRY_URL` when both are set; else the local stack
 //! if it already runs (left running); else a freshly started local stack, stopped and wiped
 //! afterwards (also when the tests fail), so such runs are hermetic. Then the short form of
-//! the fault-injection suite runs on a private stack ([`crate::stack::faults`]).
+//! the fault-injection suite runs on a private stack ([`crate::stack::faults`]), and last a
+//! bounded fuzzing run of the webhook parser ([`crate::fuzz`]).
 
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
@@ -86,11 +87,15 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     }
     println!("xtask test: short fault-injection suite (`cargo xtask faults --short`)");
     let faults = crate::stack::faults::run(true, &[])?;
-    Ok(if faults == ExitCode::SUCCESS {
-        tests
-    } else {
-        ExitCode::FAILURE
-    })
+    if faults != ExitCode::SUCCESS {
+        return Ok(faults);
+    }
+    if non_empty_env("SURVEY_ALERTS_SKIP_FUZZ").is_some() {
+        println!("xtask test: fuzzing skipped (`cargo xtask fuzz`)");
+        return Ok(tests);
+    }
+    println!("xtask test: fuzzing the webhook parser (`cargo xtask fuzz`)");
+    crate::fuzz::run(crate::fuzz::SHORT_SECONDS)
 }
 
 /// `cargo test --workspace --all-targets EXTRA`, from the workspace root.

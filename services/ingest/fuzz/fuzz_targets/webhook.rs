@@ -6,9 +6,9 @@
 //! score from 1 to 5 and no NUL in its strings. The full list of invariants is
 //! checked by the bounded proptest in `src/webhook.rs`.
 //!
-//! From `services/ingest`: `cargo +nightly fuzz run webhook`, or seeded with
-//! the hostile corpus: `cargo +nightly fuzz run webhook fuzz/corpus/webhook
-//! tests/corpus/bodies`.
+//! `cargo xtask fuzz [--seconds N]` runs it on the stable toolchain, seeded
+//! with the hostile corpus (`tests/corpus/bodies`); `cargo xtask test` runs it
+//! for 30 seconds.
 
 #![no_main]
 
