@@ -154,6 +154,8 @@ pub struct FilterResult {
     pub actionable_end_offsets: Option<i64>,
     /// 1-minute load average at the end.
     pub load: String,
+    /// CPU used on the machine during the drain.
+    pub cpu: crate::cpu::CpuUse,
 }
 
 impl FilterResult {
@@ -224,6 +226,7 @@ pub async fn filter_bench(
     let filter = survey_filter::start(config, shutdown.clone()).await?;
     let startup = started.elapsed();
     let running = Instant::now();
+    let cpu_before = crate::cpu::Snapshot::take();
     let target = count as u64;
     let mut timed_out = false;
     while filter.stats.records_in_total() < target {
@@ -234,6 +237,7 @@ pub async fn filter_bench(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let drain = running.elapsed();
+    let cpu = cpu_before.until(&crate::cpu::Snapshot::take());
     let records_in = filter.stats.records_in_total();
     let records_out = filter.stats.records_out_total();
     shutdown.trigger();
@@ -256,6 +260,7 @@ pub async fn filter_bench(
         guarantee,
         actionable_end_offsets,
         load: crate::report::load_average(),
+        cpu,
     })
 }
 

@@ -145,6 +145,8 @@ pub struct StepResult {
     pub latencies_us: Vec<u64>,
     /// The 1-minute load average when the step ended.
     pub load_1m: String,
+    /// CPU used on the machine over the step.
+    pub cpu: crate::cpu::CpuUse,
 }
 
 impl StepResult {
@@ -211,6 +213,7 @@ pub async fn run_generated_step(
         usize::try_from(total).unwrap_or(0),
     )));
     let url: Arc<str> = Arc::from(url);
+    let cpu_before = crate::cpu::Snapshot::take();
     let start = Instant::now() + Duration::from_millis(20);
     let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
     let mut next = 0u64;
@@ -264,6 +267,7 @@ pub async fn run_generated_step(
         let _ = task.await;
     }
     let elapsed = start.elapsed();
+    let cpu = cpu_before.until(&crate::cpu::Snapshot::take());
     let mut latencies_us = latencies.lock().map(|l| l.clone()).unwrap_or_default();
     latencies_us.sort_unstable();
     StepResult {
@@ -279,6 +283,7 @@ pub async fn run_generated_step(
             .ok()
             .and_then(|l| l.split_whitespace().next().map(str::to_owned))
             .unwrap_or_default(),
+        cpu,
     }
 }
 

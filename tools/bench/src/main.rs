@@ -7,6 +7,7 @@
 //! Run it through `cargo xtask bench`, which starts the local stack if needed
 //! and builds this crate in release mode. Not part of the test run.
 
+mod cpu;
 mod e2e;
 mod kafka;
 mod load;
@@ -107,9 +108,13 @@ pub struct Args {
     /// Enriched alerts pre-filled for the notifier.
     #[arg(long, default_value_t = 2000)]
     pub notifier_alerts: usize,
-    /// End-to-end webhook rate, per second.
+    /// End-to-end webhook rate, per second (the goal's rate).
     #[arg(long, default_value_t = 1000)]
     pub e2e_rate: u64,
+    /// A second, light end-to-end rate, per second, run after the first: the
+    /// pipeline's latency when the cores are not the bottleneck (0: skip).
+    #[arg(long, default_value_t = 100)]
+    pub e2e_light_rate: u64,
     /// End-to-end measured seconds (after a 3 s warm-up).
     #[arg(long, default_value_t = 20)]
     pub e2e_secs: u64,
@@ -214,8 +219,12 @@ pub struct Results {
     pub enricher_txn: Option<stages::DrainResult>,
     /// The notifier against the sandbox's Slack and Teams fakes.
     pub notifier: Option<stages::DrainResult>,
-    /// End to end, with per-process memory.
+    /// End to end at the goal's rate, with per-process memory.
     pub e2e: Option<e2e::EndToEnd>,
+    /// End to end at the light rate.
+    pub e2e_light: Option<e2e::EndToEnd>,
+    /// CPU used by the machine at rest, before the first measurement.
+    pub idle_cpu: cpu::CpuUse,
     /// The filter's memory under a backlog.
     pub backlog: Option<e2e::Backlog>,
     /// Measurements that failed, with the error.
@@ -239,8 +248,21 @@ async fn main() -> Result<()> {
         ..KafkaSettings::default()
     };
     let wants = |name: &str| args.only.iter().any(|o| o == name);
+    // What the machine uses doing nothing (the broker and registry idle), so that
+    // per-request CPU costs can leave it out.
+    let idle_cpu = {
+        let before = cpu::Snapshot::take();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        before.until(&cpu::Snapshot::take())
+    };
+    println!(
+        "survey-bench: idle machine: CPU {:.1} % busy ({})",
+        idle_cpu.busy_share * 100.0,
+        idle_cpu.breakdown()
+    );
     let mut results = Results {
         prefix: prefix.clone(),
+        idle_cpu,
         ..Results::default()
     };
     let server_threads = args.server_threads.unwrap_or(cores);
@@ -460,18 +482,22 @@ async fn main() -> Result<()> {
         bin_dir: &args.bin_dir,
         log_dir: &args.log_dir,
     };
-    if wants("e2e") {
+    let e2e_rates = [(args.e2e_rate, false), (args.e2e_light_rate, true)];
+    for (rate, light) in e2e_rates {
+        if !wants("e2e") || rate == 0 {
+            continue;
+        }
         println!(
-            "survey-bench: e2e: {} webhooks/s for {} s, four service processes",
-            args.e2e_rate, args.e2e_secs
+            "survey-bench: e2e: {rate} webhooks/s for {} s, four service processes",
+            args.e2e_secs
         );
         match e2e::end_to_end(
             &bins,
-            &settings("e2e"),
+            &settings(if light { "e2e-light" } else { "e2e" }),
             &client,
             SECRET,
             &run_id,
-            args.e2e_rate,
+            rate,
             Duration::from_secs(args.e2e_secs),
             Duration::from_secs(args.e2e_drain_secs),
         )
@@ -479,7 +505,7 @@ async fn main() -> Result<()> {
         {
             Ok(result) => {
                 println!(
-                    "survey-bench: e2e: {} of {} alerts delivered; p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms; ingest p99 {:.2} ms [load {}]",
+                    "survey-bench: e2e: {} of {} alerts delivered; p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms; ingest p99 {:.2} ms; machine CPU {:.0} % busy ({}) [load {}]",
                     result.latencies_ms.len(),
                     result.expected,
                     result.percentile_ms(0.5),
@@ -487,6 +513,8 @@ async fn main() -> Result<()> {
                     result.percentile_ms(0.999),
                     result.percentile_ms(1.0),
                     result.step.percentile_ms(0.99),
+                    result.step.cpu.busy_share * 100.0,
+                    result.step.cpu.breakdown(),
                     result.load
                 );
                 for hop in &result.hops {
@@ -504,9 +532,13 @@ async fn main() -> Result<()> {
                         m.name, m.idle.rss_kib, m.peak_rss_kib, m.end.rss_kib, m.end.hwm_kib
                     );
                 }
-                results.e2e = Some(result);
+                *(if light {
+                    &mut results.e2e_light
+                } else {
+                    &mut results.e2e
+                }) = Some(result);
             }
-            Err(err) => fail(&mut results, "e2e", &err),
+            Err(err) => fail(&mut results, if light { "e2e-light" } else { "e2e" }, &err),
         }
     }
 

@@ -37,13 +37,13 @@ fn git_revision() -> String {
 
 fn series_table(out: &mut String, series: &Series) {
     out.push_str(
-        "| offered req/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | sent | 202 | other status | transport errors | timeouts | held | load (1 min) at end |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--:|---:|\n",
+        "| offered req/s | accepted/s | p50 ms | p99 ms | p99.9 ms | max ms | sent | 202 | other status | transport errors | timeouts | held | load (1 min) at end | machine CPU busy | CPU µs per 202 | CPU s by process |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:--:|---:|---:|---:|---|\n",
     );
     for step in &series.steps {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {:.0} % | {:.0} | {} |",
             step.settings.rate,
             step.throughput(),
             step.percentile_ms(0.5),
@@ -56,7 +56,10 @@ fn series_table(out: &mut String, series: &Series) {
             step.transport_errors,
             step.timeouts,
             if holds(step) { "yes" } else { "**no**" },
-            step.load_1m
+            step.load_1m,
+            step.cpu.busy_share * 100.0,
+            step.cpu.micros_per(step.accepted),
+            step.cpu.breakdown()
         );
     }
 }
@@ -98,7 +101,7 @@ fn filter_row(out: &mut String, name: &str, f: &crate::kafka::FilterResult) {
     };
     let _ = writeln!(
         out,
-        "| {name} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.0} | {markers} | {} | {} |",
+        "| {name} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {:.0} | {markers} | {} | {} | {:.0} % | {:.1} | {} |",
         f.records,
         f.prefill.per_second(),
         f.startup.as_secs_f64(),
@@ -111,7 +114,10 @@ fn filter_row(out: &mut String, name: &str, f: &crate::kafka::FilterResult) {
         } else {
             "yes"
         },
-        f.load
+        f.load,
+        f.cpu.busy_share * 100.0,
+        f.cpu.micros_per(f.records_in),
+        f.cpu.breakdown()
     );
 }
 
@@ -276,8 +282,8 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
          `survey_filter::start` (in the bench process; `FilterConfig` defaults, max in flight 10,000; \
          `kafka.processing_guarantee` = the mode, as `PROCESSING_GUARANTEE` sets it) was timed from its \
          return until `stats.records_in_total()` reached the count. events/s = records read / drain s.\n\n\
-         | mode | records | pre-fill records/s | start-up s | drain s | records in | records out | events/s | actionable topic end offsets | finished | load after |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---|:--:|---|\n",
+         | mode | records | pre-fill records/s | start-up s | drain s | records in | records out | events/s | actionable topic end offsets | finished | load after | machine CPU busy | CPU µs per event | CPU s by process |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|:--:|---|---:|---:|---|\n",
         args.filter_records
     );
     match &results.filter {
@@ -394,58 +400,83 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
     }
 
     out.push_str("\n## 8. End to end\n\n");
-    match &results.e2e {
+    let runs: Vec<&crate::e2e::EndToEnd> =
+        results.e2e.iter().chain(results.e2e_light.iter()).collect();
+    match runs.first() {
         Some(e) => {
             let _ = write!(
                 out,
                 "The four services as separate processes (conditions above) and the sandbox (in the bench process, \
-                 no injected delay, so no API delay is in these figures). Webhooks at {rate}/s for {secs} s after a \
+                 no injected delay, so no API delay is in these figures). Webhooks at each rate for {secs} s after a \
                  3 s warm-up, every {every}th with CSAT 1 ({pct:.0} % actionable), the rest CSAT 4–5 with a neutral \
                  comment; each body's `submittedAt` is the moment it was due to be sent. Latency = the Slack fake's \
                  receive time of the alert's `chat.postMessage` − `submittedAt` (ms, the same clock). Same routing and \
-                 notifier settings as in 6 and 7.\n\n\
-                 | webhooks/s | accepted | ingest p50 / p99 ms | alerts expected | delivered | e2e p50 ms | p99 ms | p99.9 ms | max ms | waited after load s | load after |\n\
-                 |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n\
-                 | {rate} | {accepted} of {sent} | {ip50:.2} / {ip99:.2} | {expected} | {delivered} | {p50} | {p99} | {p999} | {max} | {wait:.1} | {load} |\n\n\
-                 ![End-to-end latency, submittedAt to Slack: share of alerts delivered within x ms](bench/e2e-latency.svg)\n\n\
-                 Where the time went, per delivered alert, from the records' own timestamps (ingest's `receivedAt`, \
-                 the filter's `filteredAt`, the enricher's `issuedAt`, read back from the topics; all on this machine's clock):\n\n\
-                 | hop | alerts | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|\n",
-                rate = e.rate,
+                 notifier settings as in 6 and 7. The first row is the goal's rate; the second, a light rate on fresh \
+                 topics and processes, shows the pipeline's latency when the cores are not the bottleneck. Machine CPU \
+                 busy is the share of both cores in use (from `/proc/stat`) while the webhooks were sent.\n\n\
+                 | webhooks/s | accepted | ingest p50 / p99 ms | alerts expected | delivered | e2e p50 ms | p99 ms | p99.9 ms | max ms | waited after load s | machine CPU busy | CPU s by process | load after |\n\
+                 |---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
                 secs = args.e2e_secs,
                 every = e.actionable_every,
                 pct = 100.0 / e.actionable_every as f64,
-                accepted = e.step.accepted,
-                sent = e.step.sent,
-                ip50 = e.step.percentile_ms(0.5),
-                ip99 = e.step.percentile_ms(0.99),
-                expected = e.expected,
-                delivered = e.latencies_ms.len(),
-                p50 = e.percentile_ms(0.5),
-                p99 = e.percentile_ms(0.99),
-                p999 = e.percentile_ms(0.999),
-                max = e.percentile_ms(1.0),
-                wait = e.drain_wait.as_secs_f64(),
-                load = e.load,
             );
+            for e in &runs {
+                let _ = writeln!(
+                    out,
+                    "| {rate} | {accepted} of {sent} | {ip50:.2} / {ip99:.2} | {expected} | {delivered} | {p50} | {p99} | {p999} | {max} | {wait:.1} | {busy:.0} % | {by} | {load} |",
+                    rate = e.rate,
+                    accepted = e.step.accepted,
+                    sent = e.step.sent,
+                    ip50 = e.step.percentile_ms(0.5),
+                    ip99 = e.step.percentile_ms(0.99),
+                    expected = e.expected,
+                    delivered = e.latencies_ms.len(),
+                    p50 = e.percentile_ms(0.5),
+                    p99 = e.percentile_ms(0.99),
+                    p999 = e.percentile_ms(0.999),
+                    max = e.percentile_ms(1.0),
+                    wait = e.drain_wait.as_secs_f64(),
+                    busy = e.step.cpu.busy_share * 100.0,
+                    by = e.step.cpu.breakdown(),
+                    load = e.load,
+                );
+            }
+            out.push_str(
+                "\n![End-to-end latency, submittedAt to Slack: share of alerts delivered within x ms](bench/e2e-latency.svg)\n\n\
+                 Where the time went, per delivered alert, from the records' own timestamps (ingest's `receivedAt`, \
+                 the filter's `filteredAt`, the enricher's `issuedAt`, read back from the topics; all on this machine's clock):\n\n",
+            );
+            out.push_str("| hop |");
+            for e in &runs {
+                let _ = write!(out, " at {}/s: alerts | p50 ms | p99 ms | max ms |", e.rate);
+            }
+            out.push_str("\n|---|");
+            out.push_str(&"---:|---:|---:|---:|".repeat(runs.len()));
+            out.push('\n');
+            for (i, hop) in e.hops.iter().enumerate() {
+                let _ = write!(out, "| {} |", hop.name);
+                for run in &runs {
+                    match run.hops.get(i) {
+                        Some(h) => {
+                            let _ = write!(
+                                out,
+                                " {} | {} | {} | {} |",
+                                h.ms.len(),
+                                h.percentile_ms(0.5),
+                                h.percentile_ms(0.99),
+                                h.percentile_ms(1.0)
+                            );
+                        }
+                        None => out.push_str(" — | | | |"),
+                    }
+                }
+                out.push('\n');
+            }
+            if e.hops.is_empty() {
+                out.push_str("| (the topics could not be read back) |\n");
+            }
         }
         None => out.push_str("Not run.\n"),
-    }
-    if let Some(e) = &results.e2e {
-        for hop in &e.hops {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                hop.name,
-                hop.ms.len(),
-                hop.percentile_ms(0.5),
-                hop.percentile_ms(0.99),
-                hop.percentile_ms(1.0)
-            );
-        }
-        if e.hops.is_empty() {
-            out.push_str("| (the topics could not be read back) | | | | |\n");
-        }
     }
 
     out.push_str("\n## 9. Memory\n\n");
@@ -519,7 +550,107 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
     }
 
     goals(&mut out, args, results);
+    limits(&mut out, cores, results);
     out
+}
+
+/// Why an unmet goal is out of reach here, from the measured CPU cost: with every
+/// process on the same cores, a rate needs `rate × CPU per unit` ≤ the cores.
+fn limits(out: &mut String, cores: usize, results: &Results) {
+    let cores_f = cores as f64;
+    out.push_str(
+        "\n## What bounds the figures on this machine\n\n\
+         Everything (load generator, service, broker, registry) runs on the same cores, so a rate is only \
+         reachable when rate × CPU per unit ≤ the cores. CPU per unit is the machine's busy CPU time (all \
+         processes, from `/proc/stat`) over the measurement, less what the machine used at rest in as long, \
+         divided by the units done; the ceiling is cores ÷ that cost. A goal above the ceiling cannot be met \
+         here by tuning the service alone: only a lower cost (or more cores) moves it.\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "At rest (3 s before the first measurement, broker and registry idle): {:.1} % of the cores busy ({}).\n",
+        results.idle_cpu.busy_share * 100.0,
+        results.idle_cpu.breakdown()
+    );
+    out.push_str(
+        "| measurement | at | machine CPU busy | CPU µs per unit (all processes, less rest) | of which broker | ceiling on these cores | goal | CPU µs per unit the goal needs |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut row = |what: &str,
+                   at: String,
+                   cpu: &crate::cpu::CpuUse,
+                   units: u64,
+                   goal: Option<f64>| {
+        let per_unit = cpu.marginal_micros_per(units, &results.idle_cpu);
+        let idle_broker = results.idle_cpu.of("kafka") / results.idle_cpu.wall_secs.max(1e-9);
+        let broker =
+            (cpu.of("kafka") - idle_broker * cpu.wall_secs).max(0.0) * 1e6 / units.max(1) as f64;
+        let ceiling = cores_f * 1e6 / per_unit.max(1e-9);
+        let (goal_text, needed) = match goal {
+            Some(goal) => (
+                format!("{goal:.0}/s"),
+                format!("{:.0}", cores_f * 1e6 / goal),
+            ),
+            None => ("—".to_owned(), "—".to_owned()),
+        };
+        let _ = writeln!(
+            out,
+            "| {what} | {at} | {:.0} % | {per_unit:.0} | {broker:.0} | {ceiling:.0}/s | {goal_text} | {needed} |",
+            cpu.busy_share * 100.0
+        );
+    };
+    for (what, series, goal) in [
+        (
+            "ingest (webhook → Kafka ack)",
+            results.ingest.as_ref(),
+            Some(40_000.0),
+        ),
+        ("baseline (no Kafka)", results.baseline.as_ref(), None),
+        ("Python peer", results.peer.as_ref(), None),
+    ] {
+        if let Some(step) = series.and_then(Series::best_held) {
+            row(
+                what,
+                format!("{} req/s offered (highest held)", step.settings.rate),
+                &step.cpu,
+                step.accepted,
+                goal,
+            );
+        }
+    }
+    if let Some(f) = &results.filter {
+        row(
+            "filter, at-least-once",
+            format!("{} records drained", f.records_in),
+            &f.cpu,
+            f.records_in,
+            Some(100_000.0),
+        );
+    }
+    if let Some(f) = &results.filter_txn {
+        row(
+            "filter, exactly-once",
+            format!("{} records drained", f.records_in),
+            &f.cpu,
+            f.records_in,
+            None,
+        );
+    }
+    for e in results.e2e.iter().chain(results.e2e_light.iter()) {
+        row(
+            "end to end (per webhook, all four services)",
+            format!("{} webhooks/s", e.rate),
+            &e.step.cpu,
+            e.step.accepted,
+            None,
+        );
+    }
+    out.push_str(
+        "\nA ceiling near the highest held rate means the cores ran out; one well above it means something \
+         else (a queue, a timer, a lock) held the rate back. The end-to-end rows show how busy the cores were \
+         while latency was measured: latency at a rate that keeps the cores near saturation is mostly time \
+         spent waiting for a core, which is why the light rate is measured beside the goal's.\n",
+    );
 }
 
 /// About ten evenly spaced `(records, MiB)` points of the backlog drain.
@@ -640,10 +771,20 @@ fn goals(out: &mut String, args: &Args, results: &Results) {
             let complete = e.latencies_ms.len() as u64 >= e.expected;
             let _ = writeln!(
                 out,
-                "| end to end p99 ≤ 50 ms at-least-once, excluding API time | p99 {p99} ms at {}/s ({} of {} alerts delivered) | {:.2} | {} |",
+                "| end to end p99 ≤ 50 ms at-least-once, excluding API time | p99 {p99} ms at {}/s ({} of {} alerts delivered; machine CPU {:.0} % busy){} | {:.2} | {} |",
                 e.rate,
                 e.latencies_ms.len(),
                 e.expected,
+                e.step.cpu.busy_share * 100.0,
+                results
+                    .e2e_light
+                    .as_ref()
+                    .map_or(String::new(), |l| format!(
+                        "; at {}/s: p99 {} ms, CPU {:.0} % busy",
+                        l.rate,
+                        l.percentile_ms(0.99),
+                        l.step.cpu.busy_share * 100.0
+                    )),
                 50.0 / (p99.max(1)) as f64,
                 verdict(p99 <= 50 && complete)
             );
@@ -755,19 +896,33 @@ pub fn plots(results: &Results) -> Vec<(&'static str, String)> {
             ),
         ));
     }
-    if let Some(e) = &results.e2e
-        && !e.latencies_ms.is_empty()
-    {
-        let n = e.latencies_ms.len();
-        let step = (n / 400).max(1);
-        let mut points: Vec<(f64, f64)> = e
-            .latencies_ms
-            .iter()
-            .enumerate()
-            .step_by(step)
-            .map(|(i, &ms)| (ms as f64, (i + 1) as f64 / n as f64 * 100.0))
-            .collect();
-        points.push((e.latencies_ms[n - 1] as f64, 100.0));
+    let colors = ["#1f77b4", "#2ca02c"];
+    let lines: Vec<Line> = results
+        .e2e
+        .iter()
+        .chain(results.e2e_light.iter())
+        .filter(|e| !e.latencies_ms.is_empty())
+        .zip(colors)
+        .map(|(e, color)| {
+            let n = e.latencies_ms.len();
+            let step = (n / 400).max(1);
+            let mut points: Vec<(f64, f64)> = e
+                .latencies_ms
+                .iter()
+                .enumerate()
+                .step_by(step)
+                .map(|(i, &ms)| (ms as f64, (i + 1) as f64 / n as f64 * 100.0))
+                .collect();
+            points.push((e.latencies_ms[n - 1] as f64, 100.0));
+            Line {
+                name: format!("{} alerts at {}/s", n, e.rate),
+                color,
+                dashed: false,
+                points,
+            }
+        })
+        .collect();
+    if !lines.is_empty() {
         plots.push((
             "e2e-latency.svg",
             line_chart(
@@ -777,12 +932,7 @@ pub fn plots(results: &Results) -> Vec<(&'static str, String)> {
                     y_label: "alerts delivered within x, %",
                     y_scale: Scale::Linear,
                 },
-                &[Line {
-                    name: format!("{} alerts at {}/s", n, e.rate),
-                    color: "#1f77b4",
-                    dashed: false,
-                    points,
-                }],
+                &lines,
             ),
         ));
     }
