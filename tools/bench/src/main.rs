@@ -54,7 +54,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "500,1000,2000,5000,7500,10000,15000,20000,30000,40000"
+        default_value = "500,1000,2000,5000,10000,15000,20000,25000,30000,40000,50000,60000"
     )]
     pub rates: Vec<u64>,
     /// Seconds per load step.
@@ -234,6 +234,11 @@ pub struct Results {
 }
 
 const SECRET: &str = "bench-secret";
+
+/// The services' allocator, so that ingest and the filter run in this process
+/// as they do in their own binaries.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<()> {
