@@ -2,11 +2,6 @@ use survey_notifier::{NotifierConfig, config::ENV_ALIASES};
 use survey_runtime::shutdown::bounded;
 use survey_runtime::{Shutdown, load_config, telemetry};
 
-/// mimalloc instead of glibc malloc: the hot paths allocate per record, and
-/// malloc was a fifth of ingest's CPU under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("notifier");
