@@ -133,7 +133,7 @@ pub fn render(args: &Args, results: &Results, cores: usize, server_threads: usiz
          Every figure below is from one run on the machine below; none is asserted by a test. Each \
          measurement carries the load average at its end: the machine is shared, and other work on it \
          moves the figures.\n\n\
-         Reproduce: `cargo xtask bench` (all measurements, about 12 minutes), or a part, e.g. \
+         Reproduce: `cargo xtask bench` (all measurements, about 15 minutes after the build), or a part, e.g. \
          `cargo xtask bench -- --only ingest,baseline,peer --rates 2000,5000 --step-secs 10`; \
          `cargo run --release -p survey-bench -- --help` lists the options.\n\n\
          ## Conditions\n\n\
