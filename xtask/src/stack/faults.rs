@@ -32,27 +32,20 @@ const PORTS: Ports = Ports {
 };
 
 /// The binaries the suite runs as processes.
-const PACKAGES: [&str; 6] = [
-    "survey-faults",
-    "survey-ingest",
-    "survey-filter",
-    "survey-enricher",
-    "survey-notifier",
-    "survey-sandbox",
-];
-
 /// Builds the suite and the services, starts the private stack, runs the suite (the short
 /// form with `short`, else the full one, whose report goes to `docs/FAULTS.md`), and stops
 /// and wipes the stack whichever way the suite ended.
 pub fn run(short: bool, extra: &[String]) -> Result<ExitCode> {
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    // The same selection and targets as `cargo xtask test`'s `cargo test`, so that after it
+    // this build reuses every artifact: a build of just the suite's packages unifies
+    // dependency features differently and compiles a second copy of most of them.
     let mut build = Command::new(&cargo);
-    build.current_dir(&root).arg("build");
-    for package in PACKAGES {
-        build.args(["-p", package]);
-    }
-    println!("xtask faults: building {}", PACKAGES.join(", "));
+    build
+        .current_dir(&root)
+        .args(["build", "--workspace", "--all-targets"]);
+    println!("xtask faults: building the workspace (the suite, the services, the sandbox)");
     if !build.status().context("running cargo build")?.success() {
         bail!("cargo build of the fault-injection suite failed");
     }
