@@ -9,7 +9,6 @@
 //! `KAFKA_BOOTSTRAP_SERVERS` + `SCHEMA_REGISTRY_URL` when both are set; else the local stack,
 //! started if it is not running (and then stopped and wiped afterwards, like a test run).
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -20,11 +19,9 @@ use crate::stack::{Component, Stack};
 /// Runs the benchmark with `extra` passed to `survey-bench`.
 pub fn run(extra: &[String]) -> Result<ExitCode> {
     let root = crate::stack::workspace_root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-
     // Build first: a compile error should not cost a stack start.
     println!("xtask bench: building survey-bench and the service binaries (release)");
-    let status = Command::new(&cargo)
+    let status = crate::cargo_command()
         .current_dir(&root)
         .args(["build", "--release", "-p", "survey-bench"])
         .args(["-p", "survey-ingest", "-p", "survey-filter"])

@@ -7,8 +7,7 @@
 //! code under test forbids `unsafe`, so AddressSanitizer would add cost and no findings;
 //! libFuzzer's coverage guidance is what matters here.
 
-use std::ffi::OsString;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
@@ -34,7 +33,7 @@ pub fn run(seconds: u64) -> Result<ExitCode> {
         "xtask fuzz: `{TARGET}` for {seconds} s (seeds: {})",
         seeds.display()
     );
-    let status = Command::new(cargo())
+    let status = crate::cargo_command()
         .current_dir(&ingest)
         .env("RUSTC_BOOTSTRAP", "1")
         .args(["fuzz", "run", "--sanitizer", "none", "--target-dir"])
@@ -66,7 +65,7 @@ pub fn run(seconds: u64) -> Result<ExitCode> {
 
 /// Installs the pinned cargo-fuzz from crates.io unless it is already there.
 fn ensure_cargo_fuzz() -> Result<()> {
-    let installed = Command::new(cargo())
+    let installed = crate::cargo_command()
         .args(["fuzz", "--version"])
         .output()
         .ok()
@@ -76,7 +75,7 @@ fn ensure_cargo_fuzz() -> Result<()> {
         return Ok(());
     }
     println!("xtask fuzz: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
-    let status = Command::new(cargo())
+    let status = crate::cargo_command()
         .args([
             "install",
             "--locked",
@@ -90,11 +89,6 @@ fn ensure_cargo_fuzz() -> Result<()> {
         bail!("cargo install cargo-fuzz {CARGO_FUZZ_VERSION} failed ({status})");
     }
     Ok(())
-}
-
-/// `cargo run` sets CARGO to the cargo that runs us.
-fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
 }
 
 /// Parses `[--seconds N]`.

@@ -9,7 +9,8 @@ mod fuzz;
 mod stack;
 mod test_cmd;
 
-use std::process::ExitCode;
+use std::ffi::OsString;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Result, bail};
 
@@ -67,6 +68,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A `cargo` command as if typed in a shell, not by `cargo run`: the variables
+/// `cargo run` sets for xtask (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...) are
+/// removed, because build scripts watch some of them (ring watches
+/// `CARGO_MANIFEST_DIR`), and a build under other values recompiles what a
+/// plain `cargo build` or `cargo test` already built.
+pub(crate) fn cargo_command() -> Command {
+    // `cargo run` sets CARGO to the cargo that runs us.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        let set_by_cargo_run = name_text.starts_with("CARGO_PKG_")
+            || matches!(
+                name_text.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_by_cargo_run {
+            command.env_remove(&name);
+        }
+    }
+    command
 }
 
 /// Dispatches one command line (without the program name).

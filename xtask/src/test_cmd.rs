@@ -7,7 +7,6 @@
 //! the fault-injection suite runs on a private stack ([`crate::stack::faults`]), and last a
 //! bounded fuzzing run of the webhook parser ([`crate::fuzz`]).
 
-use std::ffi::OsString;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
@@ -119,9 +118,7 @@ fn cargo_test(extra: &[String]) -> Command {
             _ => {}
         }
     }
-    // `cargo run` sets CARGO to the cargo that runs us.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    let mut cmd = Command::new(cargo);
+    let mut cmd = crate::cargo_command();
     cmd.current_dir(crate::stack::workspace_root()).arg("test");
     if !selects_packages {
         cmd.arg("--workspace");

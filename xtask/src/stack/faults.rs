@@ -6,7 +6,6 @@
 //! registry that keeps its schemas on disk across restarts. The suite controls the stack by
 //! running this xtask binary (`stack down|kill|up`) with that stack's environment.
 
-use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -37,11 +36,10 @@ const PORTS: Ports = Ports {
 /// and wipes the stack whichever way the suite ended.
 pub fn run(short: bool, extra: &[String]) -> Result<ExitCode> {
     let root = workspace_root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     // The same selection and targets as `cargo xtask test`'s `cargo test`, so that after it
     // this build reuses every artifact: a build of just the suite's packages unifies
     // dependency features differently and compiles a second copy of most of them.
-    let mut build = Command::new(&cargo);
+    let mut build = crate::cargo_command();
     build
         .current_dir(&root)
         .args(["build", "--workspace", "--all-targets"]);
