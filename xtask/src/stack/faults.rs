@@ -30,7 +30,6 @@ const PORTS: Ports = Ports {
     registry_mgmt: 29000,
 };
 
-/// The binaries the suite runs as processes.
 /// Builds the suite and the services, starts the private stack, runs the suite (the short
 /// form with `short`, else the full one, whose report goes to `docs/FAULTS.md`), and stops
 /// and wipes the stack whichever way the suite ended.
