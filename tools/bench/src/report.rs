@@ -619,23 +619,14 @@ fn limits(out: &mut String, cores: usize, results: &Results) {
             );
         }
     }
-    if let Some(f) = &results.filter {
-        row(
-            "filter, at-least-once",
-            format!("{} records drained", f.records_in),
-            &f.cpu,
-            f.records_in,
-            Some(100_000.0),
-        );
-    }
-    if let Some(f) = &results.filter_txn {
-        row(
-            "filter, exactly-once",
-            format!("{} records drained", f.records_in),
-            &f.cpu,
-            f.records_in,
-            None,
-        );
+    for (what, filter, goal) in [
+        ("filter, at-least-once", &results.filter, Some(100_000.0)),
+        ("filter, exactly-once", &results.filter_txn, None),
+    ] {
+        if let Some(f) = filter {
+            let at = format!("{} records drained", f.records_in);
+            row(what, at, &f.cpu, f.records_in, goal);
+        }
     }
     for e in results.e2e.iter().chain(results.e2e_light.iter()) {
         row(
