@@ -91,35 +91,34 @@ impl Snapshot {
             Some((_, sum)) => *sum += ticks,
             None => groups.push((name, ticks)),
         };
-        if let Some(ticks) = process_ticks(own) {
+        if let Some((_, ticks)) = process_stat(own) {
             add("bench", ticks);
         }
         // A child (a uvicorn worker, say) counts with its parent's group.
-        let mut processes: Vec<(u32, u32, Option<&'static str>)> = other_pids(own)
+        let mut processes: Vec<(u32, u32, u64, Option<&'static str>)> = other_pids(own)
             .into_iter()
             .filter_map(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                let parent = parse_parent(&stat)?;
+                let (parent, ticks) = process_stat(pid)?;
                 let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let cmdline = String::from_utf8_lossy(&cmdline);
                 let group = GROUPS
                     .iter()
                     .find(|(_, word)| cmdline.contains(word))
                     .map(|(name, _)| *name);
-                Some((pid, parent, group))
+                Some((pid, parent, ticks, group))
             })
             .collect();
         for _ in 0..3 {
             let known: Vec<(u32, &'static str)> = processes
                 .iter()
-                .filter_map(|(pid, _, group)| Some((*pid, (*group)?)))
+                .filter_map(|(pid, _, _, group)| Some((*pid, (*group)?)))
                 .collect();
-            for (_, parent, group) in processes.iter_mut().filter(|p| p.2.is_none()) {
+            for (_, parent, _, group) in processes.iter_mut().filter(|p| p.3.is_none()) {
                 *group = known.iter().find(|(pid, _)| pid == parent).map(|(_, g)| *g);
             }
         }
-        for (pid, _, group) in processes {
-            if let (Some(name), Some(ticks)) = (group, process_ticks(pid)) {
+        for (_, _, ticks, group) in processes {
+            if let Some(name) = group {
                 add(name, ticks);
             }
         }
@@ -183,26 +182,21 @@ fn parse_machine_line(line: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-/// utime + stime of a process, ticks.
-fn process_ticks(pid: u32) -> Option<u64> {
+/// The parent pid and utime + stime (ticks) of a process.
+fn process_stat(pid: u32) -> Option<(u32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_process_stat(&stat)
+    parse_stat(&stat)
 }
 
-fn parse_process_stat(stat: &str) -> Option<u64> {
+fn parse_stat(stat: &str) -> Option<(u32, u64)> {
     // The command name is in parentheses and may hold spaces: count fields after it.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of proc(5); the first after ')' is field 3.
+    // Fields 4, 14 and 15 of proc(5); the first after ')' is field 3.
+    let parent: u32 = fields.get(1)?.parse().ok()?;
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// The parent pid (field 4 of proc(5)).
-fn parse_parent(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    Some((parent, utime + stime))
 }
 
 fn other_pids(own: u32) -> Vec<u32> {
@@ -229,10 +223,9 @@ mod tests {
     }
 
     #[test]
-    fn process_stat_reads_utime_and_stime_after_a_name_with_spaces() {
+    fn process_stat_reads_parent_utime_and_stime_after_a_name_with_spaces() {
         let stat = "4242 (tokio worker) S 1 4242 4242 0 -1 4194560 500 0 0 0 1234 567 0 0 20 0 9 0 100 0 0";
-        assert_eq!(parse_process_stat(stat), Some(1234 + 567));
-        assert_eq!(parse_parent(stat), Some(1));
+        assert_eq!(parse_stat(stat), Some((1, 1234 + 567)));
     }
 
     #[test]

@@ -488,10 +488,10 @@ async fn main() -> Result<()> {
         bin_dir: &args.bin_dir,
         log_dir: &args.log_dir,
     };
-    let e2e_rates = [(args.e2e_rate, false), (args.e2e_light_rate, true)];
-    for (rate, light) in e2e_rates {
-        if !wants("e2e") || rate == 0 {
-            continue;
+    let e2e_runs = [(args.e2e_rate, "e2e"), (args.e2e_light_rate, "e2e-light")];
+    for (rate, name) in e2e_runs.into_iter().filter(|(rate, _)| *rate > 0) {
+        if !wants("e2e") {
+            break;
         }
         println!(
             "survey-bench: e2e: {rate} webhooks/s for {} s, four service processes",
@@ -499,7 +499,7 @@ async fn main() -> Result<()> {
         );
         match e2e::end_to_end(
             &bins,
-            &settings(if light { "e2e-light" } else { "e2e" }),
+            &settings(name),
             &client,
             SECRET,
             &run_id,
@@ -538,13 +538,14 @@ async fn main() -> Result<()> {
                         m.name, m.idle.rss_kib, m.peak_rss_kib, m.end.rss_kib, m.end.hwm_kib
                     );
                 }
-                *(if light {
-                    &mut results.e2e_light
-                } else {
+                let slot = if name == "e2e" {
                     &mut results.e2e
-                }) = Some(result);
+                } else {
+                    &mut results.e2e_light
+                };
+                *slot = Some(result);
             }
-            Err(err) => fail(&mut results, if light { "e2e-light" } else { "e2e" }, &err),
+            Err(err) => fail(&mut results, name, &err),
         }
     }
 
