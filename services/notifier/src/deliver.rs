@@ -18,7 +18,7 @@ use survey_runtime::stage::{decode_input, due, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
 use tracing::Instrument;
 
-use crate::channels::{Channel, DeliveryError};
+use crate::channels::{Attempt, Channel, DeliveryError};
 use crate::config::RetrySettings;
 use crate::ledger::DeliveryLedger;
 use crate::plan::{AttemptOutcome, Pending, after_attempt, pending_targets};
@@ -79,6 +79,7 @@ impl Delivery {
         &self,
         alert: &EnrichedAlert,
         pending: &Pending,
+        attempt: &Attempt,
     ) -> Result<crate::channels::Delivered, DeliveryError> {
         let Some(channel) = self.channels.get(pending.target.channel.as_str()) else {
             return Err(DeliveryError::Permanent {
@@ -95,7 +96,7 @@ impl Delivery {
             destination = %pending.target.key(),
         );
         let result = channel
-            .deliver(alert, &pending.target, pending.previous.as_ref())
+            .deliver(alert, &pending.target, pending.previous.as_ref(), attempt)
             .instrument(span)
             .await;
         let outcome = match &result {
@@ -185,7 +186,13 @@ impl Delivery {
         attempt: i32,
         input: &InputRecord<'_>,
     ) -> Result<Option<OutputRecord>, StageError> {
-        let result = self.attempt(alert, pending).await;
+        let first_try = Attempt::new(
+            &alert.alert_id,
+            alert.revision,
+            &pending.target,
+            (self.clock)(),
+        );
+        let result = self.attempt(alert, pending, &first_try).await;
         let now = (self.clock)();
         let key = survey_contracts::DeliveryRecord::key_for(&alert.alert_id, &pending.target);
         let output = match after_attempt(alert, pending, result, attempt, &self.retry, now) {

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 use survey_genesys::{CoachingAppointmentRequest, GenesysClient};
 
-use super::{Channel, Delivered, DeliveryError};
+use super::{Attempt, Channel, Delivered, DeliveryError};
 use crate::templates::AlertView;
 
 /// What the appointments look like.
@@ -136,6 +136,7 @@ impl Channel for CoachingChannel {
         alert: &EnrichedAlert,
         target: &NotificationTarget,
         previous: Option<&DeliveryRecord>,
+        _attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         if let Some(previous) = previous {
             tracing::debug!("coaching appointment already created for an earlier revision");

@@ -1,8 +1,14 @@
 //! E-mail over SMTP: one `multipart/alternative` mail (text and HTML) per
-//! alert and address, with a Message-ID of ours (`<uuid@survey-alerts>`). A
-//! later revision is a short reply to that first mail (`Re: ` subject,
+//! alert and address, with a Message-ID of ours (`<attempt key@survey-alerts>`).
+//! A later revision is a short reply to that first mail (`Re: ` subject,
 //! `In-Reply-To` and `References` naming it), so mail clients thread them;
 //! the ledger keeps the first mail's Message-ID.
+//!
+//! SMTP cannot be asked whether a mail arrived, so a mail that may have been
+//! taken before the notifier stopped is sent again, byte for byte the same in
+//! its Message-ID and Date (both come from the attempt). Mail stores discard
+//! such a copy as a duplicate: Exchange's store keeps the Internet Message-ID
+//! and submit time of every delivered mail, and drops a second one.
 //!
 //! SMTP 5xx answers (no such mailbox, relaying denied) are permanent, as is
 //! an address that does not parse; 4xx answers, connection failures and
@@ -19,7 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 
-use super::{Channel, Delivered, DeliveryError, SetupError};
+use super::{Attempt, Channel, Delivered, DeliveryError, SetupError};
 use crate::templates::{AlertView, Templates};
 
 /// How to send mail.
@@ -123,6 +129,7 @@ impl Channel for EmailChannel {
         alert: &EnrichedAlert,
         target: &NotificationTarget,
         previous: Option<&DeliveryRecord>,
+        attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         let to: Mailbox = target.address.trim().parse().map_err(|error| {
             DeliveryError::permanent(format!(
@@ -134,12 +141,12 @@ impl Channel for EmailChannel {
         let content = self
             .templates
             .email(&AlertView::new(alert, first_mail.is_some()))?;
-        let message_id = format!("<{}@survey-alerts>", uuid::Uuid::new_v4());
+        let message_id = format!("<{}@survey-alerts>", attempt.key);
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .message_id(Some(message_id.clone()))
-            .date_now();
+            .date(submitted_at(attempt.started_at));
         builder = match &first_mail {
             Some(first) => builder
                 .subject(format!("Re: {}", content.subject))
@@ -160,6 +167,11 @@ impl Channel for EmailChannel {
             ..Delivered::default()
         })
     }
+}
+
+/// The attempt's first start as the mail's Date; a resend keeps it.
+fn submitted_at(started_at: i64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(started_at).unwrap_or(0))
 }
 
 /// 5xx answers are permanent; everything else (4xx, connection, TLS,

@@ -10,10 +10,25 @@
 //! Every failure is sorted at the boundary into [`DeliveryError::Transient`]
 //! (try again later) and [`DeliveryError::Permanent`] (retrying cannot help).
 //! Channels never log the customer's text, tokens or webhook URLs.
+//!
+//! Every message carries its [`Attempt::key`], the same through retries and
+//! restarts, where the channel can find it again. When an earlier attempt
+//! may have reached the channel (the notifier stopped, or a request timed
+//! out, after the channel took the message but before the ledger had it),
+//! [`Channel::find`] reads the channel back before anything is sent again:
+//!
+//! | channel    | how an earlier attempt is found                                |
+//! |------------|----------------------------------------------------------------|
+//! | `slack`    | `conversations.history`, by the message's metadata             |
+//! | `teams`    | Microsoft Graph channel messages, by the card's key            |
+//! | `email`    | not read back: the same Message-ID and Date make the resend a  |
+//! |            | duplicate that mail stores discard                             |
+//! | `coaching` | the facilitator's appointments, by the key in the description  |
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 
 use crate::templates::RenderError;
@@ -48,6 +63,51 @@ impl Delivered {
             external_id: record.external_id.clone(),
         }
     }
+}
+
+/// One revision's delivery to one target: the same through every retry and
+/// restart, so that a channel can recognise an earlier attempt's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The idempotency key: 32 hex digits derived from the alert id, the
+    /// revision and the target.
+    pub key: String,
+    /// When the first attempt started, in epoch milliseconds: the e-mail's
+    /// Date, and where a read-back starts looking.
+    pub started_at: i64,
+}
+
+impl Attempt {
+    /// The attempt of `revision` of `alert_id` to `target`, first started at
+    /// `started_at`.
+    pub fn new(
+        alert_id: &str,
+        revision: i32,
+        target: &NotificationTarget,
+        started_at: i64,
+    ) -> Self {
+        let digest = Sha256::new()
+            .chain_update(alert_id.as_bytes())
+            .chain_update([0])
+            .chain_update(revision.to_be_bytes())
+            .chain_update(target.key().as_bytes())
+            .finalize();
+        Self {
+            key: hex::encode(&digest[..16]),
+            started_at,
+        }
+    }
+}
+
+/// What a read-back of a channel found about an earlier attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The channel has the message: settle it without sending again.
+    Delivered(Delivered),
+    /// The channel does not have it: send.
+    Absent,
+    /// The channel cannot tell: send again (at least once).
+    Unknown,
 }
 
 /// Why a delivery failed.
@@ -136,11 +196,47 @@ pub trait Channel: Send + Sync {
     /// channel+ts), e-mail sends a short follow-up referencing the first mail
     /// (In-Reply-To/References = previous.message_id), Teams posts a
     /// follow-up card, coaching does nothing new for a later revision
-    /// (returns the previous ids).
+    /// (returns the previous ids). The message carries `attempt.key`.
     async fn deliver(
         &self,
         alert: &EnrichedAlert,
         target: &NotificationTarget,
         previous: Option<&DeliveryRecord>,
+        attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError>;
+
+    /// Looks in the channel for the message of an earlier `attempt` that may
+    /// have arrived. Called only when one may have: never on a first try.
+    async fn find(
+        &self,
+        _alert: &EnrichedAlert,
+        _target: &NotificationTarget,
+        _previous: Option<&DeliveryRecord>,
+        _attempt: &Attempt,
+    ) -> Result<Found, DeliveryError> {
+        Ok(Found::Unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_names_alert_revision_and_target() {
+        let slack = NotificationTarget {
+            channel: "slack".to_owned(),
+            address: "#cx".to_owned(),
+        };
+        let email = NotificationTarget {
+            channel: "email".to_owned(),
+            address: "#cx".to_owned(),
+        };
+        let key = Attempt::new("a-1", 1, &slack, 5).key;
+        assert_eq!(key.len(), 32);
+        assert_eq!(Attempt::new("a-1", 1, &slack, 9).key, key);
+        assert_ne!(Attempt::new("a-1", 2, &slack, 5).key, key);
+        assert_ne!(Attempt::new("a-2", 1, &slack, 5).key, key);
+        assert_ne!(Attempt::new("a-1", 1, &email, 5).key, key);
+    }
 }

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 
 use super::pacing::Pacer;
-use super::{Channel, Delivered, DeliveryError, SetupError, http};
+use super::{Attempt, Channel, Delivered, DeliveryError, SetupError, http};
 use crate::templates::{AlertView, Templates};
 
 /// How to reach Slack.
@@ -182,6 +182,7 @@ impl Channel for SlackChannel {
         alert: &EnrichedAlert,
         target: &NotificationTarget,
         previous: Option<&DeliveryRecord>,
+        _attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         let message = self
             .templates

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 
-use super::{Channel, Delivered, DeliveryError, SetupError, http};
+use super::{Attempt, Channel, Delivered, DeliveryError, SetupError, http};
 use crate::templates::{AlertView, Templates};
 
 /// The attachment content type of an Adaptive Card.
@@ -88,6 +88,7 @@ impl Channel for TeamsChannel {
         alert: &EnrichedAlert,
         target: &NotificationTarget,
         previous: Option<&DeliveryRecord>,
+        _attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         let Some(url) = self.webhooks.get(&target.address) else {
             return Err(DeliveryError::permanent(format!(

@@ -14,7 +14,7 @@ use wiremock::matchers::{bearer_token, body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{
-    AGENT_ID, CONVERSATION_ID, bot_recording_pending, expect_permanent, expect_transient,
+    AGENT_ID, CONVERSATION_ID, attempt, bot_recording_pending, expect_permanent, expect_transient,
     human_agent_recording_ready, record, revised, unassigned_revision_2_unavailable,
 };
 
@@ -92,7 +92,7 @@ async fn an_appointment_is_created_for_the_agent_with_the_interaction() {
         .await;
 
     let delivered = channel(&server)
-        .deliver(&human_agent_recording_ready(), &target(), None)
+        .deliver(&human_agent_recording_ready(), &target(), None, &attempt())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delivered.external_id.as_deref(), Some(APPOINTMENT));
@@ -113,7 +113,7 @@ async fn a_later_revision_keeps_the_first_appointment() {
     previous.external_id = Some(APPOINTMENT.to_owned());
 
     let delivered = channel(&server)
-        .deliver(&alert, &target(), Some(&previous))
+        .deliver(&alert, &target(), Some(&previous), &attempt())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -131,7 +131,7 @@ async fn bots_and_unassigned_interactions_have_no_one_to_coach() {
     let server = genesys().await;
     let coaching = channel(&server);
     for alert in [bot_recording_pending(), unassigned_revision_2_unavailable()] {
-        let reason = expect_permanent(coaching.deliver(&alert, &target(), None).await);
+        let reason = expect_permanent(coaching.deliver(&alert, &target(), None, &attempt()).await);
         assert_eq!(reason, "no agent to coach");
     }
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(0));
@@ -156,7 +156,7 @@ async fn genesys_errors_are_sorted_by_the_clients_verdict() {
     let coaching = channel(&server);
     let alert = human_agent_recording_ready();
 
-    expect_transient(coaching.deliver(&alert, &target(), None).await);
-    let reason = expect_permanent(coaching.deliver(&alert, &target(), None).await);
+    expect_transient(coaching.deliver(&alert, &target(), None, &attempt()).await);
+    let reason = expect_permanent(coaching.deliver(&alert, &target(), None, &attempt()).await);
     assert!(reason.contains("403"), "{reason}");
 }

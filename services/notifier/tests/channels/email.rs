@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use survey_contracts::NotificationTarget;
-use survey_notifier::channels::Channel;
 use survey_notifier::channels::email::{EmailChannel, EmailSettings};
+use survey_notifier::channels::{Attempt, Channel};
 use survey_sandbox::{Sandbox, SandboxConfig, Seed};
 
 use crate::support::{
-    expect_permanent, expect_transient, human_agent_recording_ready, record, revised, templates,
+    attempt, expect_permanent, expect_transient, human_agent_recording_ready, record, revised,
+    templates,
 };
 
 async fn sandbox() -> Sandbox {
@@ -48,23 +49,21 @@ async fn the_first_mail_then_a_threaded_follow_up() {
     let alert = human_agent_recording_ready();
 
     let first = email
-        .deliver(&alert, &to, None)
+        .deliver(&alert, &to, None, &attempt())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let message_id = first
         .message_id
         .clone()
         .unwrap_or_else(|| panic!("no Message-ID in {first:?}"));
-    assert!(
-        message_id.starts_with('<') && message_id.ends_with("@survey-alerts>"),
-        "{message_id}"
-    );
+    assert_eq!(message_id, format!("<{}@survey-alerts>", attempt().key));
 
     let second_alert = revised(alert);
     let mut previous = record(&second_alert, &to, 1);
     previous.message_id = Some(message_id.clone());
+    let second_attempt = Attempt::new(&second_alert.alert_id, 2, &to, attempt().started_at);
     let second = email
-        .deliver(&second_alert, &to, Some(&previous))
+        .deliver(&second_alert, &to, Some(&previous), &second_attempt)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(second.message_id.as_deref(), Some(message_id.as_str()));
@@ -115,11 +114,15 @@ async fn a_refused_or_malformed_address_is_permanent() {
 
     let reason = expect_permanent(
         email
-            .deliver(&alert, &target("reject-me@example.com"), None)
+            .deliver(&alert, &target("reject-me@example.com"), None, &attempt())
             .await,
     );
     assert!(reason.contains("550"), "{reason}");
-    let reason = expect_permanent(email.deliver(&alert, &target("not an address"), None).await);
+    let reason = expect_permanent(
+        email
+            .deliver(&alert, &target("not an address"), None, &attempt())
+            .await,
+    );
     assert!(reason.contains("invalid e-mail address"), "{reason}");
     assert!(sandbox.state().emails().is_empty());
     sandbox.shutdown().await;
@@ -137,6 +140,7 @@ async fn an_unreachable_server_is_transient() {
                 &human_agent_recording_ready(),
                 &target("maria.lopez@example.com"),
                 None,
+                &attempt(),
             )
             .await,
     );

@@ -11,7 +11,8 @@ use wiremock::matchers::{bearer_token, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::{
-    expect_permanent, expect_transient, human_agent_recording_ready, record, revised, templates,
+    attempt, expect_permanent, expect_transient, human_agent_recording_ready, record, revised,
+    templates,
 };
 
 const TOKEN: &str = "xoxb-test-token";
@@ -61,7 +62,12 @@ async fn a_new_alert_is_posted_with_blocks_and_the_bot_token() {
         .await;
 
     let delivered = channel(&server, Duration::ZERO)
-        .deliver(&human_agent_recording_ready(), &target("#cx-billing"), None)
+        .deliver(
+            &human_agent_recording_ready(),
+            &target("#cx-billing"),
+            None,
+            &attempt(),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delivered.slack_channel.as_deref(), Some("C0BILLING"));
@@ -120,7 +126,7 @@ async fn a_later_revision_updates_the_posted_message() {
     previous.slack_channel = Some("C0BILLING".to_owned());
     previous.slack_ts = Some("1789380960.000100".to_owned());
     let delivered = channel(&server, Duration::ZERO)
-        .deliver(&alert, &target, Some(&previous))
+        .deliver(&alert, &target, Some(&previous), &attempt())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delivered.slack_channel.as_deref(), Some("C0BILLING"));
@@ -158,7 +164,7 @@ async fn an_update_of_a_deleted_message_posts_a_new_one() {
     previous.slack_channel = Some("C0BILLING".to_owned());
     previous.slack_ts = Some("1789380960.000100".to_owned());
     let delivered = channel(&server, Duration::ZERO)
-        .deliver(&alert, &target, Some(&previous))
+        .deliver(&alert, &target, Some(&previous), &attempt())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delivered.slack_ts.as_deref(), Some("1789381000.000300"));
@@ -183,14 +189,26 @@ async fn slack_application_errors_are_sorted() {
     let slack = channel(&server, Duration::ZERO);
     let alert = human_agent_recording_ready();
 
-    let reason = expect_permanent(slack.deliver(&alert, &target("#gone"), None).await);
+    let reason = expect_permanent(
+        slack
+            .deliver(&alert, &target("#gone"), None, &attempt())
+            .await,
+    );
     assert!(reason.contains("channel_not_found"), "{reason}");
-    let reason = expect_permanent(slack.deliver(&alert, &target("#auth"), None).await);
+    let reason = expect_permanent(
+        slack
+            .deliver(&alert, &target("#auth"), None, &attempt())
+            .await,
+    );
     assert!(
         reason.contains("invalid_auth") && !reason.contains(TOKEN),
         "{reason}"
     );
-    let (reason, _) = expect_transient(slack.deliver(&alert, &target("#flaky"), None).await);
+    let (reason, _) = expect_transient(
+        slack
+            .deliver(&alert, &target("#flaky"), None, &attempt())
+            .await,
+    );
     assert!(reason.contains("internal_error"), "{reason}");
 }
 
@@ -209,7 +227,12 @@ async fn http_429_is_transient_with_the_servers_retry_after() {
         .await;
 
     let result = channel(&server, Duration::ZERO)
-        .deliver(&human_agent_recording_ready(), &target("#cx-billing"), None)
+        .deliver(
+            &human_agent_recording_ready(),
+            &target("#cx-billing"),
+            None,
+            &attempt(),
+        )
         .await;
     let (_, retry_after) = expect_transient(result);
     assert_eq!(retry_after, Some(Duration::from_secs(2)));
@@ -245,9 +268,21 @@ async fn server_errors_and_timeouts_are_transient_and_other_statuses_permanent()
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let alert = human_agent_recording_ready();
-    expect_transient(slack.deliver(&alert, &target("#down"), None).await);
-    expect_transient(slack.deliver(&alert, &target("#slow"), None).await);
-    expect_permanent(slack.deliver(&alert, &target("#odd"), None).await);
+    expect_transient(
+        slack
+            .deliver(&alert, &target("#down"), None, &attempt())
+            .await,
+    );
+    expect_transient(
+        slack
+            .deliver(&alert, &target("#slow"), None, &attempt())
+            .await,
+    );
+    expect_permanent(
+        slack
+            .deliver(&alert, &target("#odd"), None, &attempt())
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -263,16 +298,17 @@ async fn messages_to_one_channel_are_paced_and_other_channels_do_not_wait() {
     let alert = human_agent_recording_ready();
     let (one, other, same) = (target("#one"), target("#other"), target("#one"));
 
+    let attempt = attempt();
     let started = Instant::now();
     let (a, b) = tokio::join!(
-        slack.deliver(&alert, &one, None),
-        slack.deliver(&alert, &other, None)
+        slack.deliver(&alert, &one, None, &attempt),
+        slack.deliver(&alert, &other, None, &attempt)
     );
     a.unwrap_or_else(|e| panic!("{e}"));
     b.unwrap_or_else(|e| panic!("{e}"));
     let different_channels = started.elapsed();
     slack
-        .deliver(&alert, &same, None)
+        .deliver(&alert, &same, None, &attempt)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let same_channel = started.elapsed();

@@ -190,3 +190,11 @@ pub fn expect_transient(
         other => panic!("expected a transient failure, got {other:?}"),
     }
 }
+
+/// A first attempt, as the notifier makes it.
+pub fn attempt() -> survey_notifier::channels::Attempt {
+    survey_notifier::channels::Attempt {
+        key: "0123456789abcdef0123456789abcdef".to_owned(),
+        started_at: SUBMITTED_AT + 61_000,
+    }
+}

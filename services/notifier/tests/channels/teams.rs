@@ -12,7 +12,8 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{
-    expect_permanent, expect_transient, human_agent_recording_ready, record, revised, templates,
+    attempt, expect_permanent, expect_transient, human_agent_recording_ready, record, revised,
+    templates,
 };
 
 /// The webhook path; its last segment stands for the URL's secret part.
@@ -65,7 +66,7 @@ async fn an_adaptive_card_is_posted_to_the_named_webhook() {
     let teams = channel(&server);
     let alert = human_agent_recording_ready();
     let delivered = teams
-        .deliver(&alert, &target("billing"), None)
+        .deliver(&alert, &target("billing"), None, &attempt())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delivered, Delivered::default());
@@ -109,7 +110,7 @@ async fn an_adaptive_card_is_posted_to_the_named_webhook() {
     let second = revised(alert);
     let previous = record(&second, &target("billing"), 1);
     teams
-        .deliver(&second, &target("billing"), Some(&previous))
+        .deliver(&second, &target("billing"), Some(&previous), &attempt())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let requests = server.received_requests().await.unwrap_or_default();
@@ -127,7 +128,12 @@ async fn a_removed_webhook_is_permanent_and_its_url_stays_secret() {
     let server = answering(404).await;
     let reason = expect_permanent(
         channel(&server)
-            .deliver(&human_agent_recording_ready(), &target("billing"), None)
+            .deliver(
+                &human_agent_recording_ready(),
+                &target("billing"),
+                None,
+                &attempt(),
+            )
             .await,
     );
     assert!(
@@ -145,7 +151,12 @@ async fn server_errors_throttling_and_unreachable_webhooks_are_transient() {
     let server = answering(500).await;
     expect_transient(
         channel(&server)
-            .deliver(&human_agent_recording_ready(), &target("billing"), None)
+            .deliver(
+                &human_agent_recording_ready(),
+                &target("billing"),
+                None,
+                &attempt(),
+            )
             .await,
     );
 
@@ -161,7 +172,12 @@ async fn server_errors_throttling_and_unreachable_webhooks_are_transient() {
         .await;
     expect_transient(
         channel(&throttled)
-            .deliver(&human_agent_recording_ready(), &target("billing"), None)
+            .deliver(
+                &human_agent_recording_ready(),
+                &target("billing"),
+                None,
+                &attempt(),
+            )
             .await,
     );
 
@@ -172,8 +188,13 @@ async fn server_errors_throttling_and_unreachable_webhooks_are_transient() {
         .unwrap_or_else(|e| panic!("{e}"));
     let gone = channel_at(&format!("http://127.0.0.1:{port}"));
     let (reason, _) = expect_transient(
-        gone.deliver(&human_agent_recording_ready(), &target("billing"), None)
-            .await,
+        gone.deliver(
+            &human_agent_recording_ready(),
+            &target("billing"),
+            None,
+            &attempt(),
+        )
+        .await,
     );
     assert!(!reason.contains("s3cr3t"), "{reason}");
 }
@@ -183,7 +204,12 @@ async fn an_unknown_webhook_name_is_permanent_and_nothing_is_sent() {
     let server = answering(200).await;
     let reason = expect_permanent(
         channel(&server)
-            .deliver(&human_agent_recording_ready(), &target("marketing"), None)
+            .deliver(
+                &human_agent_recording_ready(),
+                &target("marketing"),
+                None,
+                &attempt(),
+            )
             .await,
     );
     assert!(reason.contains("marketing"), "{reason}");
