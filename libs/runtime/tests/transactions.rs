@@ -34,6 +34,8 @@ struct Echo {
     fail_once: Option<String>,
     /// A key whose dependency is down until the instant.
     unavailable: Option<(String, tokio::time::Instant)>,
+    /// The nth input handled (from 1) takes this long, once.
+    stall_once: Option<(usize, Duration)>,
     handled: Arc<AtomicUsize>,
     aborts: Arc<AtomicUsize>,
 }
@@ -41,7 +43,13 @@ struct Echo {
 #[async_trait]
 impl StageHandler for Echo {
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
-        self.handled.fetch_add(1, Ordering::SeqCst);
+        let nth = self.handled.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some((at, stall)) = self.stall_once
+            && at == nth
+        {
+            self.stall_once = None;
+            tokio::time::sleep(stall).await;
+        }
         let key = input.key.unwrap_or_default().to_vec();
         if let Some((down, until)) = &self.unavailable
             && down.as_bytes() == key.as_slice()
@@ -120,7 +128,7 @@ struct Instance {
 }
 
 fn start(pipeline: &Pipeline, kafka: &KafkaSettings, fail_once: Option<&str>) -> Instance {
-    start_with(pipeline, kafka, fail_once, None)
+    start_with(pipeline, kafka, fail_once, None, None)
 }
 
 fn start_with(
@@ -128,6 +136,7 @@ fn start_with(
     kafka: &KafkaSettings,
     fail_once: Option<&str>,
     unavailable: Option<(String, tokio::time::Instant)>,
+    stall_once: Option<(usize, Duration)>,
 ) -> Instance {
     let shutdown = Shutdown::new();
     let handled = Arc::new(AtomicUsize::new(0));
@@ -137,6 +146,7 @@ fn start_with(
         rejecting: pipeline.rejecting.clone(),
         fail_once: fail_once.map(str::to_owned),
         unavailable,
+        stall_once,
         handled: Arc::clone(&handled),
         aborts: Arc::clone(&aborts),
     };
@@ -307,6 +317,36 @@ async fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
     successor.task.await.expect("join").expect("clean stop");
 }
 
+/// The second input takes longer than the 10 s transaction timeout while the
+/// first one's transaction is open, as a broker outage would: the
+/// coordinator aborts the transaction and fences the producer.
+#[tokio::test]
+async fn a_producer_fenced_for_a_timed_out_transaction_is_replaced_in_process() {
+    let pipeline = pipeline().await;
+    send(&pipeline, keys(0..10)).await;
+    // The coordinator looks for timed-out transactions every 10 s.
+    let instance = start_with(
+        &pipeline,
+        &pipeline.kafka,
+        None,
+        None,
+        Some((2, Duration::from_secs(25))),
+    );
+    assert_eq!(sorted(committed_keys(&pipeline, 10).await), keys(0..10));
+    assert!(
+        instance.aborts.load(Ordering::SeqCst) >= 1,
+        "the timed-out batch was handled again"
+    );
+    assert!(
+        !instance.task.is_finished(),
+        "the stage stopped instead of replacing its producer"
+    );
+    send(&pipeline, keys(10..15)).await;
+    assert_eq!(sorted(committed_keys(&pipeline, 15).await), keys(0..15));
+    instance.shutdown.trigger();
+    instance.task.await.expect("join").expect("clean stop");
+}
+
 #[tokio::test]
 async fn a_dependency_down_longer_than_the_transaction_timeout_delays_but_loses_nothing() {
     let pipeline = pipeline().await;
@@ -319,6 +359,7 @@ async fn a_dependency_down_longer_than_the_transaction_timeout_delays_but_loses_
         &pipeline.kafka,
         None,
         Some(("input-005".to_owned(), until)),
+        None,
     );
     // Meanwhile the inputs of the other partitions commit: no transaction
     // waits for the one input.

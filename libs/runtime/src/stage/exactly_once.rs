@@ -11,8 +11,13 @@
 //!   partition, a timed-out transaction) aborts the batch, rewinds its
 //!   partitions to the batch's first inputs, tells the handler to roll back,
 //!   and handles the inputs again.
-//! - A fatal one (this producer was fenced by a newer instance with the same
-//!   transactional id) stops the stage without committing anything more.
+//! - A fatal one (the producer was fenced) replaces the producer once: a new
+//!   one with the same transactional id starts transactions, the batch is
+//!   rewound and handled again. The coordinator fences a producer whose
+//!   transaction outlived its timeout, as during a broker outage; that needs
+//!   no restart. A second fatal error within [`RENEW_INTERVAL`] stops the
+//!   stage without committing anything more: a live instance with the same
+//!   transactional id (a zombie's successor) keeps fencing this one.
 //! - The transactional calls block, so they run on the blocking pool, never
 //!   on an async worker.
 
@@ -23,7 +28,7 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::intake::{Intake, sleep_until_or_never};
@@ -34,11 +39,15 @@ use crate::stats::StageStats;
 /// How long one blocking transactional call may take before it is retried.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The producer is replaced at most once in this long.
+pub const RENEW_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Consumes until `shutdown`, committing a transaction per batch. On a clean
 /// stop the open batch is committed; on an error it is aborted.
 pub(super) async fn run<H: StageHandler>(
     mut intake: Intake,
     producer: FutureProducer,
+    producer_config: ClientConfig,
     mut handler: H,
     settings: RunnerSettings,
     stats: Arc<StageStats>,
@@ -46,6 +55,8 @@ pub(super) async fn run<H: StageHandler>(
 ) -> anyhow::Result<()> {
     let mut stage = Transactional {
         producer,
+        producer_config,
+        renewed_at: None,
         settings,
         stats,
         batch: Batch::default(),
@@ -63,7 +74,9 @@ pub(super) async fn run<H: StageHandler>(
             biased;
             () = shutdown.triggered() => break Ok(()),
             () = sleep_until_or_never(commit_at) => {
-                if let Err(error) = stage.settle(&mut intake, &mut handler, &shutdown).await {
+                if let Err(error) = stage.settle(&mut intake, &mut handler, &shutdown).await
+                    && let Err(error) = stage.recover(error, &mut intake, &mut handler, &shutdown).await
+                {
                     break Err(error);
                 }
             }
@@ -80,7 +93,9 @@ pub(super) async fn run<H: StageHandler>(
                 match taken {
                     Ok(Taken::Outputs { position, outputs, span }) => {
                         backoffs.remove(&(position.topic.clone(), position.partition));
-                        if let Err(error) = stage.add(position, outputs, intake.revocations(), &shutdown, &span).await {
+                        if let Err(error) = stage.add(position, outputs, intake.revocations(), &shutdown, &span).await
+                            && let Err(error) = stage.recover(error, &mut intake, &mut handler, &shutdown).await
+                        {
                             break Err(error);
                         }
                     }
@@ -98,7 +113,10 @@ pub(super) async fn run<H: StageHandler>(
                                 // Aborted: the batch's own inputs of this
                                 // partition come first again.
                                 Ok(false) => resume_from = first.unwrap_or(resume_from),
-                                Err(error) => break Err(error),
+                                Err(error) => match stage.recover(error, &mut intake, &mut handler, &shutdown).await {
+                                    Ok(()) => resume_from = first.unwrap_or(resume_from),
+                                    Err(error) => break Err(error),
+                                },
                             }
                         }
                         let backoff = backoffs
@@ -183,6 +201,9 @@ fn classify(error: &KafkaError) -> Failure {
 
 struct Transactional {
     producer: FutureProducer,
+    /// To build a replacement for a fenced producer.
+    producer_config: ClientConfig,
+    renewed_at: Option<Instant>,
     settings: RunnerSettings,
     stats: Arc<StageStats>,
     batch: Batch,
@@ -201,6 +222,49 @@ impl Transactional {
             |producer| producer.init_transactions(CALL_TIMEOUT),
         )
         .await
+    }
+
+    /// Carries on after `error` when it left the producer fatally failed
+    /// (fenced) and the producer was not replaced within [`RENEW_INTERVAL`]:
+    /// a new producer starts transactions under the same id, and the batch
+    /// is rewound and handled again. Any other error is given back.
+    async fn recover<H: StageHandler>(
+        &mut self,
+        error: anyhow::Error,
+        intake: &mut Intake,
+        handler: &mut H,
+        shutdown: &Shutdown,
+    ) -> anyhow::Result<()> {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return Err(error);
+        };
+        if self
+            .renewed_at
+            .is_some_and(|at| at.elapsed() < RENEW_INTERVAL)
+        {
+            return Err(error.context(format!(
+                "the producer failed fatally again within {RENEW_INTERVAL:?} of its replacement"
+            )));
+        }
+        tracing::warn!(
+            stage = self.settings.stage,
+            ?code,
+            reason,
+            inputs = self.batch.inputs,
+            "producer fenced; replacing it, its batch will be handled again"
+        );
+        self.batch.deliveries.clear();
+        let fenced = std::mem::replace(&mut self.producer, self.producer_config.create()?);
+        // Dropping a producer flushes, which blocks.
+        tokio::task::spawn_blocking(move || drop(fenced));
+        self.renewed_at = Some(Instant::now());
+        self.rewind(intake);
+        handler.aborted();
+        self.stats.retry();
+        if !self.init(shutdown).await? {
+            return Err(error.context("stopped while replacing the producer"));
+        }
+        Ok(())
     }
 
     /// When the open batch should commit: after the commit interval, or at
@@ -232,8 +296,7 @@ impl Transactional {
                 .map_err(|error| anyhow::anyhow!("cannot begin a transaction: {error}"))?;
             self.batch.opened_at = Some(Instant::now());
         }
-        let deliveries = enqueue(&self.producer, outputs, shutdown, span).await?;
-        self.batch.deliveries.extend(deliveries);
+        // Counted in first, so that a failed enqueue rewinds to this input too.
         self.batch.inputs += 1;
         let range = self
             .batch
@@ -241,6 +304,8 @@ impl Transactional {
             .entry((position.topic, position.partition))
             .or_insert((position.offset, position.offset + 1));
         range.1 = position.offset + 1;
+        let deliveries = enqueue(&self.producer, outputs, shutdown, span).await?;
+        self.batch.deliveries.extend(deliveries);
         Ok(())
     }
 

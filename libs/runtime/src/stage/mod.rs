@@ -192,11 +192,21 @@ pub fn spawn<H: StageHandler + 'static>(
     stats: Arc<StageStats>,
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let (intake, producer) = subscribe(settings, input, producer, &runner, &shutdown)?;
+    let (intake, producer, producer_config) =
+        subscribe(settings, input, producer, &runner, &shutdown)?;
     Ok(in_task(&shutdown.clone(), async move {
         match runner.guarantee {
             ProcessingGuarantee::ExactlyOnce => {
-                exactly_once::run(intake, producer, handler, runner, stats, shutdown).await
+                exactly_once::run(
+                    intake,
+                    producer,
+                    producer_config,
+                    handler,
+                    runner,
+                    stats,
+                    shutdown,
+                )
+                .await
             }
             ProcessingGuarantee::AtLeastOnce => {
                 at_least_once::run(intake, producer, handler, runner, stats, shutdown).await
@@ -253,7 +263,7 @@ pub fn spawn_parallel<H: StageHandler + Clone + 'static>(
                     shutdown.clone(),
                 );
             }
-            let (intake, producer) =
+            let (intake, producer, _) =
                 subscribe(&member, input, producer.clone(), &runner, &shutdown)?;
             Ok(in_task(
                 &shutdown,
@@ -278,7 +288,7 @@ fn subscribe(
     mut producer: ClientConfig,
     runner: &RunnerSettings,
     shutdown: &Shutdown,
-) -> anyhow::Result<(Intake, FutureProducer)> {
+) -> anyhow::Result<(Intake, FutureProducer, ClientConfig)> {
     let topology = settings.topology();
     let group = topology
         .group(input)
@@ -296,9 +306,10 @@ fn subscribe(
     let consumer: intake::StageConsumer =
         consumer_config.create_with_context(intake::StageContext::default())?;
     consumer.subscribe(&[&topology.topic(input)])?;
-    let producer: FutureProducer = producer.create()?;
+    let created: FutureProducer = producer.create()?;
     Ok((
         Intake::new(consumer, group, runner.stage, shutdown),
+        created,
         producer,
     ))
 }
