@@ -14,8 +14,8 @@ pub mod topics;
 pub use codec::{AvroCodec, CodecError};
 pub use records::{
     ActionableReason, ActionableSurvey, AlertReason, AlertSurvey, Contract, DedupMarker,
-    DeliveryRecord, DeliveryRetry, EnrichedAlert, Interaction, NotificationTarget, Person,
-    QueueDirectoryEntry, RecordingInfo, RecordingRetry, Routing, SurveyResponse,
+    DeliveryIntent, DeliveryRecord, DeliveryRetry, EnrichedAlert, Interaction, NotificationTarget,
+    Person, QueueDirectoryEntry, RecordingInfo, RecordingRetry, Routing, SurveyResponse,
 };
 pub use schemas::{Compatibility, SchemaSpec};
 pub use topics::{CleanupPolicy, Retention, TopicSpec, Topology};

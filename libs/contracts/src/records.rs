@@ -322,6 +322,28 @@ impl Contract for DeliveryRecord {
     }
 }
 
+/// A delivery about to be made. See `schemas/delivery-intent.avsc`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryIntent {
+    /// The alert id.
+    pub alert_id: String,
+    /// The target.
+    pub target: NotificationTarget,
+    /// The revision being delivered.
+    pub revision: i32,
+    /// The idempotency key of its messages.
+    pub attempt_key: String,
+    /// First attempt, epoch milliseconds.
+    pub started_at: i64,
+}
+
+impl Contract for DeliveryIntent {
+    fn schema_spec() -> &'static SchemaSpec {
+        &schemas::DELIVERY_INTENT
+    }
+}
+
 /// A scheduled delivery retry. See `schemas/delivery-retry.avsc`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

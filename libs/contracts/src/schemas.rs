@@ -106,6 +106,13 @@ pub static DELIVERY_RECORD: SchemaSpec = SchemaSpec::new(
     Compatibility::BackwardTransitive,
 );
 
+/// The notifier's delivery intents.
+pub static DELIVERY_INTENT: SchemaSpec = SchemaSpec::new(
+    "delivery-intent.avsc",
+    include_str!("../../../schemas/delivery-intent.avsc"),
+    Compatibility::BackwardTransitive,
+);
+
 /// Scheduled delivery retries on the notifier's delay topic.
 pub static DELIVERY_RETRY: SchemaSpec = SchemaSpec::new(
     "delivery-retry.avsc",
@@ -122,6 +129,7 @@ pub static ALL: &[&SchemaSpec] = &[
     &RECORDING_RETRY,
     &QUEUE_DIRECTORY_ENTRY,
     &DELIVERY_RECORD,
+    &DELIVERY_INTENT,
     &DELIVERY_RETRY,
 ];
 

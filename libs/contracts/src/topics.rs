@@ -197,6 +197,14 @@ pub const DELIVERY_LEDGER: TopicSpec = TopicSpec {
     consumer_group: None,
 };
 
+/// Deliveries the notifier is about to make: written before a channel is
+/// called, removed once the ledger has the delivery.
+pub const DELIVERY_INTENTS: TopicSpec = TopicSpec {
+    base_name: "survey.notifier.delivery-intents",
+    value: ValueFormat::Avro(&schemas::DELIVERY_INTENT),
+    ..DELIVERY_LEDGER
+};
+
 /// Deliveries that failed transiently, scheduled for another attempt.
 pub const DELIVERY_RETRIES: TopicSpec = TopicSpec {
     base_name: "survey.notifier.delivery-retries",
@@ -229,6 +237,7 @@ pub const ALL: &[TopicSpec] = &[
     RECORDING_RETRIES,
     ENRICHER_DLQ,
     DELIVERY_LEDGER,
+    DELIVERY_INTENTS,
     DELIVERY_RETRIES,
     NOTIFIER_DLQ,
 ];

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::SecondsFormat;
 use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
 
 use crate::GenesysError;
 use crate::auth::TokenSource;
@@ -12,8 +14,9 @@ use crate::http::{Call, Idempotency, RetryPolicy, Transport};
 use crate::interaction::{InteractionDetails, normalize};
 use crate::limiter::RateLimiter;
 use crate::models::{
-    CoachingAppointment, CoachingAppointmentRequest, Conversation, ConversationSummaries, Queue,
-    QueueMember, QueueMemberListing, Recording, User, WireUser,
+    CoachingAppointment, CoachingAppointmentQuery, CoachingAppointmentRequest, Conversation,
+    ConversationSummaries, Listing, Queue, QueueMember, Recording, User, WireAppointment,
+    WireQueueMember, WireUser,
 };
 use crate::recording::{RecordingStatus, recording_status};
 
@@ -21,6 +24,11 @@ use crate::recording::{RecordingStatus, recording_status};
 const MEMBERS_PAGE_SIZE: u32 = 100;
 /// A bound on member pages (10,000 members), against a listing that never ends.
 const MAX_MEMBER_PAGES: u32 = 100;
+/// Appointments asked for per page: the documented default, since no
+/// maximum is documented.
+const APPOINTMENTS_PAGE_SIZE: u32 = 25;
+/// A bound on appointment pages (500 appointments).
+const MAX_APPOINTMENT_PAGES: u32 = 20;
 
 /// A Genesys Cloud API client. Clones share the token, the rate budget and
 /// the connection pool.
@@ -152,37 +160,13 @@ impl GenesysClient {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn queue_members(&self, queue_id: &str) -> Result<Vec<QueueMember>, GenesysError> {
         let base = self.url(&["routing", "queues", required(queue_id)?, "members"])?;
-        let page_url = |number: u32| {
-            let mut url = base.clone();
-            url.query_pairs_mut()
-                .append_pair("pageSize", &MEMBERS_PAGE_SIZE.to_string())
-                .append_pair("pageNumber", &number.to_string());
-            url
-        };
-        let mut members = Vec::new();
-        let mut url = page_url(1);
-        for page in 1..=MAX_MEMBER_PAGES {
-            let listing: QueueMemberListing = self.get(url).await?.json("queue members")?;
-            let number = listing.page_number.unwrap_or(page);
-            let next = match (&listing.next_uri, listing.page_count) {
-                (Some(next_uri), _) if !next_uri.trim().is_empty() => Some(self.follow(next_uri)?),
-                (_, Some(count)) if number < count => Some(page_url(number + 1)),
-                _ => None,
-            };
-            let batch = listing.members();
-            let empty = batch.is_empty();
-            members.extend(batch);
-            match next {
-                Some(next) if !empty => url = next,
-                _ => return Ok(members),
-            }
-        }
-        tracing::warn!(
-            pages = MAX_MEMBER_PAGES,
-            members = members.len(),
-            "queue member listing truncated"
-        );
-        Ok(members)
+        let members: Vec<WireQueueMember> = self
+            .pages(base, MEMBERS_PAGE_SIZE, MAX_MEMBER_PAGES, "queue members")
+            .await?;
+        Ok(members
+            .into_iter()
+            .filter_map(WireQueueMember::into_member)
+            .collect())
     }
 
     /// A user, or `None` if there is no such user (`GET /api/v2/users/{id}`).
@@ -232,7 +216,51 @@ impl GenesysClient {
             .transport
             .send(&call)
             .await?
-            .json("coaching appointment")
+            .json::<WireAppointment>("coaching appointment")?
+            .into_appointment()
+            .ok_or_else(|| GenesysError::Decode("coaching appointment without an id".to_owned()))
+    }
+
+    /// The coaching appointments `query` selects, across pages
+    /// (`GET /api/v2/coaching/appointments`), at most 500. Nothing is sent
+    /// without a user id, since Genesys requires one: the answer is empty.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn coaching_appointments(
+        &self,
+        query: &CoachingAppointmentQuery,
+    ) -> Result<Vec<CoachingAppointment>, GenesysError> {
+        let mut url = self.url(&["coaching", "appointments"])?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            // Lists are repeated parameters (`userIds=a&userIds=b`), as the SDKs send them.
+            for id in query.user_ids.iter().filter_map(|id| checked(id)) {
+                pairs.append_pair("userIds", id);
+            }
+            for id in query.facilitator_ids.iter().filter_map(|id| checked(id)) {
+                pairs.append_pair("facilitatorIds", id);
+            }
+            if let Some((start, end)) = &query.interval {
+                let iso = |time: &chrono::DateTime<chrono::Utc>| {
+                    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+                };
+                pairs.append_pair("interval", &format!("{}/{}", iso(start), iso(end)));
+            }
+        }
+        if !url.query_pairs().any(|(name, _)| name == "userIds") {
+            return Ok(Vec::new());
+        }
+        let appointments: Vec<WireAppointment> = self
+            .pages(
+                url,
+                APPOINTMENTS_PAGE_SIZE,
+                MAX_APPOINTMENT_PAGES,
+                "coaching appointments",
+            )
+            .await?;
+        Ok(appointments
+            .into_iter()
+            .filter_map(WireAppointment::into_appointment)
+            .collect())
     }
 
     /// The Genesys Cloud UI page of an interaction, on the region's apps host
@@ -248,6 +276,48 @@ impl GenesysClient {
 
     async fn get(&self, url: Url) -> Result<crate::http::ApiResponse, GenesysError> {
         self.inner.transport.send(&Call::get(url)).await
+    }
+
+    /// Every entity of the listing at `base`, `page_size` a page, following
+    /// `nextUri`, else `pageCount`; at most `max_pages` pages.
+    async fn pages<T: DeserializeOwned>(
+        &self,
+        base: Url,
+        page_size: u32,
+        max_pages: u32,
+        what: &str,
+    ) -> Result<Vec<T>, GenesysError> {
+        let page_url = |number: u32| {
+            let mut url = base.clone();
+            url.query_pairs_mut()
+                .append_pair("pageSize", &page_size.to_string())
+                .append_pair("pageNumber", &number.to_string());
+            url
+        };
+        let mut entities = Vec::new();
+        let mut url = page_url(1);
+        for page in 1..=max_pages {
+            let listing: Listing<T> = self.get(url).await?.json(what)?;
+            let number = listing.page_number.unwrap_or(page);
+            let next = match (&listing.next_uri, listing.page_count) {
+                (Some(next_uri), _) if !next_uri.trim().is_empty() => Some(self.follow(next_uri)?),
+                (_, Some(count)) if number < count => Some(page_url(number + 1)),
+                _ => None,
+            };
+            let empty = listing.entities.is_empty();
+            entities.extend(listing.entities);
+            match next {
+                Some(next) if !empty => url = next,
+                _ => return Ok(entities),
+            }
+        }
+        tracing::warn!(
+            listing = what,
+            pages = max_pages,
+            entities = entities.len(),
+            "listing truncated"
+        );
+        Ok(entities)
     }
 
     /// `{api}/api/v2/{segments...}`, each segment percent-encoded.

@@ -2,7 +2,7 @@
 //!
 //! [`GenesysClient`] fetches what an alert needs about an interaction (the
 //! conversation, its recording, its AI summary, queue, agent and the agent's
-//! superiors) and creates coaching appointments. Underneath:
+//! superiors), creates coaching appointments and lists them. Underneath:
 //!
 //! - **OAuth client credentials** (`auth`): one token, fetched once behind an
 //!   async mutex, renewed before expiry, and renewed once more on a 401.
@@ -32,5 +32,8 @@ pub use client::GenesysClient;
 pub use config::GenesysConfig;
 pub use error::GenesysError;
 pub use interaction::{AgentRef, InteractionDetails};
-pub use models::{CoachingAppointment, CoachingAppointmentRequest, Queue, QueueMember, User};
+pub use models::{
+    CoachingAppointment, CoachingAppointmentQuery, CoachingAppointmentRequest, Queue, QueueMember,
+    User,
+};
 pub use recording::RecordingStatus;

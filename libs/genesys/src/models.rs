@@ -5,11 +5,13 @@
 //! `Participant`, `Call`, `Wrapup`, `Recording`, `MediaResult`,
 //! `ConversationSummariesGetResponse`, `Queue`, `QueueMember`,
 //! `QueueMemberEntityListing`, `User`, `CreateCoachingAppointmentRequest`,
-//! `CoachingAppointmentResponse`). Every field the client does not need is
-//! ignored; every field it reads may be missing.
+//! `CoachingAppointmentResponse`, `CoachingAppointmentResponseList`). Every
+//! field the client does not need is ignored; every field it reads may be
+//! missing.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Reads `null` as the default, for lists Genesys may send as `null`.
@@ -253,7 +255,7 @@ pub struct QueueMember {
 /// One `QueueMember` on the wire.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct WireQueueMember {
+pub(crate) struct WireQueueMember {
     id: Option<String>,
     name: Option<String>,
     user: Option<WireUser>,
@@ -261,36 +263,35 @@ struct WireQueueMember {
     member_by: Option<String>,
 }
 
-/// `QueueMemberEntityListing`: a page of members. Current API versions omit
-/// `total` and `pageCount` and signal more pages with `nextUri`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub(crate) struct QueueMemberListing {
-    #[serde(deserialize_with = "nullable")]
-    entities: Vec<WireQueueMember>,
-    pub page_number: Option<u32>,
-    pub page_count: Option<u32>,
-    pub next_uri: Option<String>,
+impl WireQueueMember {
+    /// The member, or `None` when it carries no id at all.
+    pub(crate) fn into_member(self) -> Option<QueueMember> {
+        let user = self.user.unwrap_or_default();
+        let id = self.id.or(user.id).filter(|id| !id.is_empty())?;
+        Some(QueueMember {
+            id,
+            name: self.name.or(user.name),
+            email: user.email,
+            joined: self.joined,
+            member_by: self.member_by,
+        })
+    }
 }
 
-impl QueueMemberListing {
-    /// The members of this page; entries without any id are dropped.
-    pub(crate) fn members(self) -> Vec<QueueMember> {
-        self.entities
-            .into_iter()
-            .filter_map(|member| {
-                let user = member.user.unwrap_or_default();
-                let id = member.id.or(user.id).filter(|id| !id.is_empty())?;
-                Some(QueueMember {
-                    id,
-                    name: member.name.or(user.name),
-                    email: user.email,
-                    joined: member.joined,
-                    member_by: member.member_by,
-                })
-            })
-            .collect()
-    }
+/// One page of an entity listing (`QueueMemberEntityListing`,
+/// `CoachingAppointmentResponseList`, ...). Some listings omit `total` and
+/// `pageCount` and signal more pages with `nextUri` only.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", bound(deserialize = "T: Deserialize<'de>"))]
+pub(crate) struct Listing<T> {
+    #[serde(default, deserialize_with = "nullable")]
+    pub entities: Vec<T>,
+    #[serde(default)]
+    pub page_number: Option<u32>,
+    #[serde(default)]
+    pub page_count: Option<u32>,
+    #[serde(default)]
+    pub next_uri: Option<String>,
 }
 
 /// A Genesys Cloud user (`GET /api/v2/users/{id}`).
@@ -359,26 +360,92 @@ pub struct CoachingAppointmentRequest {
     pub conversation_ids: Vec<String>,
 }
 
-/// A created coaching appointment (`CoachingAppointmentResponse`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A coaching appointment as Genesys returns it (`CoachingAppointmentResponse`),
+/// created or listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoachingAppointment {
     /// Appointment id.
     pub id: String,
-    /// `Scheduled`, `InProgress`, `Completed` or `InvalidSchedule`.
-    #[serde(default)]
-    pub status: Option<String>,
-    /// Start as Genesys stored it.
-    #[serde(default)]
+    /// Title of the appointment.
+    pub name: Option<String>,
+    /// What the session is about.
+    pub description: Option<String>,
+    /// Start as Genesys stored it (rounded down to the minute).
     pub date_start: Option<String>,
+    /// Duration in minutes.
+    pub length_in_minutes: Option<u32>,
+    /// `Scheduled`, `InProgress`, `Completed` or `InvalidSchedule`.
+    pub status: Option<String>,
+    /// User id of the facilitator.
+    pub facilitator_id: Option<String>,
+    /// User ids of the attendees.
+    pub attendee_ids: Vec<String>,
+    /// Conversations attached for review.
+    pub conversation_ids: Vec<String>,
     /// API path of the appointment.
-    #[serde(default)]
     pub self_uri: Option<String>,
+}
+
+/// `CoachingAppointmentResponse` on the wire.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct WireAppointment {
+    id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    date_start: Option<String>,
+    length_in_minutes: Option<u32>,
+    status: Option<String>,
+    facilitator: Option<EntityRef>,
+    #[serde(deserialize_with = "nullable")]
+    attendees: Vec<EntityRef>,
+    #[serde(deserialize_with = "nullable")]
+    conversations: Vec<EntityRef>,
+    self_uri: Option<String>,
+}
+
+impl WireAppointment {
+    /// The appointment, or `None` when it carries no id.
+    pub(crate) fn into_appointment(self) -> Option<CoachingAppointment> {
+        let ids = |refs: Vec<EntityRef>| -> Vec<String> {
+            refs.into_iter()
+                .filter_map(|r| r.id.filter(|id| !id.is_empty()))
+                .collect()
+        };
+        Some(CoachingAppointment {
+            id: self.id.filter(|id| !id.is_empty())?,
+            name: self.name,
+            description: self.description,
+            date_start: self.date_start,
+            length_in_minutes: self.length_in_minutes,
+            status: self.status,
+            facilitator_id: self.facilitator.and_then(|f| f.id),
+            attendee_ids: ids(self.attendees),
+            conversation_ids: ids(self.conversations),
+            self_uri: self.self_uri,
+        })
+    }
+}
+
+/// Which coaching appointments to list (`GET /api/v2/coaching/appointments`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoachingAppointmentQuery {
+    /// `userIds`: appointments these users take part in. Genesys matches a
+    /// user as attendee, facilitator or creator (its `relationships` filter
+    /// narrows that; not used here).
+    pub user_ids: Vec<String>,
+    /// `facilitatorIds`: only appointments one of these users facilitates;
+    /// empty for any facilitator.
+    pub facilitator_ids: Vec<String>,
+    /// `interval`: only appointments starting in `[start, end)`.
+    pub interval: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{ConversationSummaries, QueueMemberListing, WireUser, epoch_ms};
+    use super::{
+        ConversationSummaries, Listing, WireAppointment, WireQueueMember, WireUser, epoch_ms,
+    };
 
     fn parse<T: serde::de::DeserializeOwned>(json: &str) -> T {
         serde_json::from_str(json).unwrap_or_else(|error| panic!("{error}: {json}"))
@@ -417,18 +484,47 @@ mod tests {
 
     #[test]
     fn members_take_names_and_emails_from_the_nested_user() {
-        let listing: QueueMemberListing = parse(
+        let listing: Listing<WireQueueMember> = parse(
             r#"{"entities":[
                  {"id":"u-1","name":"Ana","user":{"id":"u-1","name":"Ana","email":"ana@example.com"},"joined":true,"memberBy":"user"},
                  {"user":{"id":"u-2","name":"Ben"}},
                  {"name":"nobody"}],
                "pageSize":25,"pageNumber":1}"#,
         );
-        let members = listing.members();
+        let members: Vec<_> = listing
+            .entities
+            .into_iter()
+            .filter_map(WireQueueMember::into_member)
+            .collect();
         assert_eq!(members.len(), 2);
         assert_eq!(members[0].email.as_deref(), Some("ana@example.com"));
         assert_eq!(members[1].id, "u-2");
         assert_eq!(members[1].name.as_deref(), Some("Ben"));
+    }
+
+    #[test]
+    fn appointments_flatten_their_references_and_need_an_id() {
+        let listing: Listing<WireAppointment> = parse(
+            r#"{"entities":[
+                 {"id":"a-1","name":"Review","description":"Why\nRef: k","dateStart":"2026-09-15T10:16:00Z",
+                  "lengthInMinutes":30,"status":"Scheduled","facilitator":{"id":"f-1","selfUri":"/api/v2/users/f-1"},
+                  "attendees":[{"id":"u-1"},{"selfUri":"/api/v2/users/"}],"conversations":null,"isOverdue":false},
+                 {"name":"no id"}],
+               "pageSize":25,"pageNumber":1,"total":2,"pageCount":1}"#,
+        );
+        assert_eq!(listing.page_count, Some(1));
+        let appointments: Vec<_> = listing
+            .entities
+            .into_iter()
+            .filter_map(WireAppointment::into_appointment)
+            .collect();
+        assert_eq!(appointments.len(), 1);
+        let appointment = &appointments[0];
+        assert_eq!(appointment.description.as_deref(), Some("Why\nRef: k"));
+        assert_eq!(appointment.facilitator_id.as_deref(), Some("f-1"));
+        assert_eq!(appointment.attendee_ids, ["u-1"]);
+        assert!(appointment.conversation_ids.is_empty());
+        assert_eq!(appointment.length_in_minutes, Some(30));
     }
 
     #[test]

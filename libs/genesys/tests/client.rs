@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use survey_genesys::{
-    AgentRef, CoachingAppointmentRequest, GenesysClient, GenesysConfig, GenesysError,
-    RecordingStatus,
+    AgentRef, CoachingAppointmentQuery, CoachingAppointmentRequest, GenesysClient, GenesysConfig,
+    GenesysError, RecordingStatus,
 };
 use wiremock::matchers::{
     basic_auth, bearer_token, body_json, body_string, header, method, path, query_param,
@@ -623,6 +624,162 @@ async fn a_failed_appointment_post_is_not_repeated() {
     assert!(
         matches!(error, Some(GenesysError::Unavailable(_))),
         "{error:?}"
+    );
+    server.verify().await;
+}
+
+const FACILITATOR: &str = "9e1d2c3b-4a5f-4e6d-8c7b-6a5f4e3d2c1b";
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|error| panic!("{text}: {error}"))
+        .with_timezone(&Utc)
+}
+
+fn appointment_query() -> CoachingAppointmentQuery {
+    CoachingAppointmentQuery {
+        user_ids: vec![AGENT.into()],
+        facilitator_ids: vec![FACILITATOR.into()],
+        interval: Some((utc("2026-09-14T09:00:00Z"), utc("2026-09-16T09:00:00Z"))),
+    }
+}
+
+/// `GET /api/v2/coaching/appointments` with the query of [`appointment_query`].
+fn appointments_endpoint() -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/coaching/appointments"))
+        .and(bearer_token("token-1"))
+        .and(query_param("userIds", AGENT))
+        .and(query_param("facilitatorIds", FACILITATOR))
+        .and(query_param(
+            "interval",
+            "2026-09-14T09:00:00Z/2026-09-16T09:00:00Z",
+        ))
+        .and(query_param("pageSize", "25"))
+}
+
+#[tokio::test]
+async fn coaching_appointments_are_listed_across_pages() {
+    let (server, client) = spawn().await;
+    let other = json!({
+        "id": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "name": "Weekly 1:1", "description": "Catch-up",
+        "dateStart": "2026-09-15T08:00:00Z", "lengthInMinutes": 15, "status": "Scheduled",
+        "facilitator": {"id": FACILITATOR}, "attendees": [{"id": AGENT}], "conversations": [],
+        "selfUri": "/api/v2/coaching/appointments/0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+    });
+    let page = |number: u32, entity: Value| json!({"entities": [entity], "pageSize": 25, "pageNumber": number, "total": 2, "pageCount": 2});
+    appointments_endpoint()
+        .and(query_param("pageNumber", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(1, other)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    appointments_endpoint()
+        .and(query_param("pageNumber", "2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(2, fixture("coaching_appointment_response.json"))),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let appointments = ok(client.coaching_appointments(&appointment_query()).await);
+    let ids: Vec<_> = appointments.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+            "3b9f8e7d-6c5b-4a3f-9e2d-1c0b9a8f7e6d"
+        ]
+    );
+    let created = &appointments[1];
+    assert_eq!(
+        created.description.as_deref(),
+        Some(format!("Review interaction {CONVERSATION} (score 2/10).").as_str())
+    );
+    assert_eq!(created.facilitator_id.as_deref(), Some(FACILITATOR));
+    assert_eq!(created.attendee_ids, [AGENT]);
+    assert_eq!(created.conversation_ids, [CONVERSATION]);
+    assert_eq!(created.date_start.as_deref(), Some("2026-09-15T09:00:00Z"));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn user_ids_are_repeated_parameters_and_required() {
+    let (server, client) = spawn().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/coaching/appointments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"entities": [], "pageSize": 25, "pageNumber": 1, "total": 0, "pageCount": 0}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let query = CoachingAppointmentQuery {
+        user_ids: vec![AGENT.into(), FACILITATOR.into()],
+        ..CoachingAppointmentQuery::default()
+    };
+    assert!(ok(client.coaching_appointments(&query).await).is_empty());
+    let blank = CoachingAppointmentQuery {
+        user_ids: vec![" ".into()],
+        ..appointment_query()
+    };
+    assert!(ok(client.coaching_appointments(&blank).await).is_empty());
+
+    let requests = server.received_requests().await.unwrap_or_default();
+    let listed: Vec<_> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/api/v2/coaching/appointments")
+        .collect();
+    assert_eq!(listed.len(), 1, "a query without user ids is not sent");
+    assert_eq!(
+        listed[0].url.query(),
+        Some(format!("userIds={AGENT}&userIds={FACILITATOR}&pageSize=25&pageNumber=1").as_str())
+    );
+}
+
+#[tokio::test]
+async fn appointment_listings_are_retried_like_any_read() {
+    let (server, client) = spawn().await;
+    appointments_endpoint()
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    appointments_endpoint()
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "entities": [fixture("coaching_appointment_response.json")],
+            "pageSize": 25, "pageNumber": 1, "total": 1, "pageCount": 1
+        })))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    appointments_endpoint()
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "message": "missing permission coaching:appointment:view", "code": "missing.permissions", "status": 403
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    assert_eq!(
+        ok(client.coaching_appointments(&appointment_query()).await).len(),
+        1
+    );
+    let error = client
+        .coaching_appointments(&appointment_query())
+        .await
+        .err();
+    assert_eq!(
+        error,
+        Some(GenesysError::Rejected {
+            status: 403,
+            message: "missing permission coaching:appointment:view".into()
+        })
     );
     server.verify().await;
 }

@@ -22,13 +22,14 @@ use crate::channels::slack::SlackChannel;
 use crate::channels::teams::TeamsChannel;
 use crate::config::NotifierConfig;
 use crate::deliver::{AlertHandler, Clock, Delivery, DeliveryRetryHandler};
-use crate::ledger::{DeliveryLedger, LedgerSink};
+use crate::ledger::{DeliveryIntents, DeliveryLedger, IntentSink, LedgerSink};
 use crate::templates::Templates;
 
 /// Topics the notifier reads or writes, and so provisions.
 pub const TOPICS: &[TopicSpec] = &[
     topics::ALERTS_ENRICHED,
     topics::DELIVERY_LEDGER,
+    topics::DELIVERY_INTENTS,
     topics::DELIVERY_RETRIES,
     topics::NOTIFIER_DLQ,
 ];
@@ -135,10 +136,25 @@ pub async fn start_with_clock(
         shutdown.clone(),
     )
     .await?;
-    tracing::info!(deliveries = ledger.len(), "delivery ledger loaded");
+    let intents = Arc::new(DeliveryIntents::default());
+    let _intents_follower = materialize(
+        &config.kafka,
+        &topology.topic(&topics::DELIVERY_INTENTS),
+        IntentSink {
+            codec: Arc::clone(&codec),
+            intents: Arc::clone(&intents),
+        },
+        shutdown.clone(),
+    )
+    .await?;
+    tracing::info!(
+        deliveries = ledger.len(),
+        unsettled = intents.len(),
+        "delivery ledger and intents loaded"
+    );
 
-    // No lingering: the ledger write closes the one at-least-once window
-    // (a channel accepted a message, its ledger record is not yet written).
+    // No lingering: a delivery waits on its intent before the send and on
+    // its ledger record after it.
     let mut producer_config = kafka::producer_config(&config.kafka, config.delivery_timeout);
     if !config.kafka.librdkafka.contains_key("linger.ms") {
         producer_config.set("linger.ms", "0");
@@ -147,10 +163,11 @@ pub async fn start_with_clock(
         codec,
         channels,
         ledger: Arc::clone(&ledger),
+        intents,
         retry: config.retry.clone(),
         topology: topology.clone(),
         clock,
-        ledger_writer: Some(producer_config.create()?),
+        writer: producer_config.create()?,
         settle_encoders: tokio::sync::OnceCell::new(),
     });
     // The channels are outside Kafka, so no transaction could cover them:

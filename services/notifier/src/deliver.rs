@@ -1,6 +1,11 @@
 //! The notifier's handlers: new alert revisions, and due retries from the
 //! delay topic. Targets of one alert are delivered concurrently, so one slow
 //! or failing channel never holds back the others.
+//!
+//! Each delivery is begun with an intent record, acknowledged before the
+//! channel is called, and settled by a ledger record. An intent without its
+//! ledger record means an earlier attempt may have reached the channel: the
+//! channel is read back ([`Channel::find`]) before anything is sent again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,18 +15,18 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use survey_contracts::{
-    AvroCodec, Contract, DeliveryRecord, DeliveryRetry, EnrichedAlert, NotificationTarget,
-    Topology, topics,
+    AvroCodec, Contract, DeliveryIntent, DeliveryRecord, DeliveryRetry, EnrichedAlert,
+    NotificationTarget, Topology, topics,
 };
 use survey_runtime::dead_letter::dead_letter;
 use survey_runtime::stage::{decode_input, due, encode_output};
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
 use tracing::Instrument;
 
-use crate::channels::{Attempt, Channel, DeliveryError};
+use crate::channels::{Attempt, Channel, Delivered, DeliveryError, Found};
 use crate::config::RetrySettings;
-use crate::ledger::DeliveryLedger;
-use crate::plan::{AttemptOutcome, Pending, after_attempt, pending_targets};
+use crate::ledger::{DeliveryIntents, DeliveryLedger};
+use crate::plan::{AttemptOutcome, Pending, Start, after_attempt, pending_targets, start};
 
 /// A clock in epoch milliseconds; tests pass their own.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -37,17 +42,18 @@ pub struct Delivery {
     pub channels: BTreeMap<&'static str, Arc<dyn Channel>>,
     /// Who already has what.
     pub ledger: Arc<DeliveryLedger>,
+    /// Which deliveries were begun and not yet settled.
+    pub intents: Arc<DeliveryIntents>,
     /// Retry policy.
     pub retry: RetrySettings,
     /// Topic names.
     pub topology: Topology,
     /// Time source.
     pub clock: Clock,
-    /// Writes each target's ledger record the moment that target accepted
-    /// the message, so the at-least-once window is that one write, not the
-    /// slowest of the alert's other targets. Without it the ledger records
-    /// go out with the handler's other outputs.
-    pub ledger_writer: Option<FutureProducer>,
+    /// Writes each delivery's intent before its channel is called, and its
+    /// ledger record the moment the channel accepted the message (not with
+    /// the slowest of the alert's other targets).
+    pub writer: FutureProducer,
     /// Set once the records that settle a delivery (ledger, retry) were
     /// encoded: their schemas are then cached, so settling a message already
     /// sent never waits on the registry.
@@ -75,17 +81,20 @@ impl Delivery {
         decode_input(&self.codec, input).await
     }
 
+    fn channel(&self, target: &NotificationTarget) -> Result<&Arc<dyn Channel>, DeliveryError> {
+        self.channels.get(target.channel.as_str()).ok_or_else(|| {
+            DeliveryError::permanent(format!("no channel named {} is configured", target.channel))
+        })
+    }
+
+    /// Sends to the channel.
     async fn attempt(
         &self,
         alert: &EnrichedAlert,
         pending: &Pending,
         attempt: &Attempt,
-    ) -> Result<crate::channels::Delivered, DeliveryError> {
-        let Some(channel) = self.channels.get(pending.target.channel.as_str()) else {
-            return Err(DeliveryError::Permanent {
-                reason: format!("no channel named {} is configured", pending.target.channel),
-            });
-        };
+    ) -> Result<Delivered, DeliveryError> {
+        let channel = self.channel(&pending.target)?;
         let started = Instant::now();
         let span = tracing::info_span!(
             "deliver",
@@ -99,20 +108,94 @@ impl Delivery {
             .deliver(alert, &pending.target, pending.previous.as_ref(), attempt)
             .instrument(span)
             .await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(DeliveryError::Transient { .. }) => "transient_error",
-            Err(DeliveryError::Permanent { .. }) => "permanent_error",
-        };
-        let target: &'static str = match pending.target.channel.as_str() {
-            "slack" => "slack",
-            "teams" => "teams",
-            "email" => "smtp",
-            "coaching" => "genesys",
-            _ => "other",
-        };
-        metrics::external_call(target, outcome, started.elapsed());
+        metrics::external_call(
+            external_system(&pending.target),
+            call_outcome(&result),
+            started.elapsed(),
+        );
         result
+    }
+
+    /// Reads the channel back for an earlier attempt, and sends only if it
+    /// is not there.
+    async fn resume(
+        &self,
+        alert: &EnrichedAlert,
+        pending: &Pending,
+        attempt: &Attempt,
+    ) -> Result<Delivered, DeliveryError> {
+        let channel = self.channel(&pending.target)?;
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "find delivery",
+            otel.name = %format!("find {}", pending.target.channel),
+            otel.kind = "client",
+            alert_id = %alert.alert_id,
+            revision = alert.revision,
+            destination = %pending.target.key(),
+        );
+        let found = channel
+            .find(alert, &pending.target, pending.previous.as_ref(), attempt)
+            .instrument(span)
+            .await;
+        metrics::external_call(
+            external_system(&pending.target),
+            call_outcome(&found),
+            started.elapsed(),
+        );
+        let found = match found {
+            // A channel that cannot be read (a missing scope or permission)
+            // must not cost the alert: send again, at least once.
+            Err(DeliveryError::Permanent { reason }) => {
+                tracing::warn!(alert_id = %alert.alert_id, destination = %pending.target.key(), %reason, "the channel cannot be read back; sending again under the same key");
+                Found::Unknown
+            }
+            other => other?,
+        };
+        match found {
+            Found::Delivered(delivered) => {
+                tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, destination = %pending.target.key(), "an earlier attempt had reached the target; not sent again");
+                Ok(delivered)
+            }
+            Found::Absent => self.attempt(alert, pending, attempt).await,
+            Found::Unknown => {
+                tracing::info!(alert_id = %alert.alert_id, revision = alert.revision, destination = %pending.target.key(), "the channel cannot be read back; sending again under the same key");
+                self.attempt(alert, pending, attempt).await
+            }
+        }
+    }
+
+    /// Writes the intent and waits for its acknowledgement: nothing is sent
+    /// before the intent is durable.
+    async fn begin(&self, intent: DeliveryIntent) -> Result<Attempt, StageError> {
+        let topic = self.topology.topic(&topics::DELIVERY_INTENTS);
+        let key = DeliveryRecord::key_for(&intent.alert_id, &intent.target);
+        let payload = self.codec.encode(&topic, &intent).await?;
+        let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+        if let Err((error, _)) = self.writer.send(record, Duration::from_secs(0)).await {
+            return Err(StageError::Retriable(format!(
+                "writing the delivery intent: {error}"
+            )));
+        }
+        let attempt = Attempt {
+            key: intent.attempt_key.clone(),
+            started_at: intent.started_at,
+        };
+        self.intents.record(intent);
+        Ok(attempt)
+    }
+
+    /// Removes a settled intent. Not waited for: one left behind is ignored,
+    /// because the ledger then has its revision.
+    fn settle_intent(&self, key: &str) {
+        self.intents.remove(key);
+        let topic = self.topology.topic(&topics::DELIVERY_INTENTS);
+        if let Err((error, _)) = self
+            .writer
+            .send_result(FutureRecord::<str, [u8]>::to(&topic).key(key))
+        {
+            tracing::debug!(%error, "intent tombstone not queued");
+        }
     }
 
     /// Fetches the schemas of the records that settle a delivery, once,
@@ -186,13 +269,14 @@ impl Delivery {
         attempt: i32,
         input: &InputRecord<'_>,
     ) -> Result<Option<OutputRecord>, StageError> {
-        let first_try = Attempt::new(
-            &alert.alert_id,
-            alert.revision,
-            &pending.target,
-            (self.clock)(),
-        );
-        let result = self.attempt(alert, pending, &first_try).await;
+        let begun = self.intents.get(&alert.alert_id, &pending.target);
+        let result = match start(alert, &pending.target, begun, (self.clock)()) {
+            Start::Fresh(intent) => {
+                let attempt = self.begin(intent).await?;
+                self.attempt(alert, pending, &attempt).await
+            }
+            Start::Resume(attempt) => self.resume(alert, pending, &attempt).await,
+        };
         let now = (self.clock)();
         let key = survey_contracts::DeliveryRecord::key_for(&alert.alert_id, &pending.target);
         let output = match after_attempt(alert, pending, result, attempt, &self.retry, now) {
@@ -206,7 +290,11 @@ impl Delivery {
                 let output = self
                     .record(&topics::DELIVERY_LEDGER, &key, &record, input)
                     .await?;
-                self.write_ledger_now(output).await
+                let unwritten = self.write_ledger_now(output).await;
+                if unwritten.is_none() {
+                    self.settle_intent(&key);
+                }
+                unwritten
             }
             AttemptOutcome::Retry(retry) => {
                 tracing::warn!(alert_id = %alert.alert_id, destination = %pending.target.key(), attempt, error = %retry.last_error, "delivery will be retried");
@@ -232,15 +320,14 @@ impl Delivery {
     }
 
     /// Writes a ledger record and waits for its acknowledgement. Returns it
-    /// back when there is no writer or the write failed, so that it goes out
-    /// with the handler's outputs (whose failure stops the stage before the
-    /// input's offset is stored).
+    /// back when the write failed, so that it goes out with the handler's
+    /// outputs (whose failure stops the stage before the input's offset is
+    /// stored).
     async fn write_ledger_now(&self, output: OutputRecord) -> Option<OutputRecord> {
-        let writer = self.ledger_writer.as_ref()?;
         let record = FutureRecord::to(&output.topic)
             .key(&output.key)
             .payload(&output.payload);
-        match writer.send(record, Duration::from_secs(0)).await {
+        match self.writer.send(record, Duration::from_secs(0)).await {
             Ok(_) => None,
             Err((error, _)) => {
                 tracing::warn!(%error, "ledger record not written at once; it goes with the outputs");
@@ -257,6 +344,25 @@ impl Delivery {
         input: &InputRecord<'_>,
     ) -> Result<OutputRecord, StageError> {
         encode_output(&self.codec, self.topology.topic(spec), key, value, input).await
+    }
+}
+
+/// The system a channel calls, for the external-call metrics.
+fn external_system(target: &NotificationTarget) -> &'static str {
+    match target.channel.as_str() {
+        "slack" => "slack",
+        "teams" => "teams",
+        "email" => "smtp",
+        "coaching" => "genesys",
+        _ => "other",
+    }
+}
+
+fn call_outcome<T>(result: &Result<T, DeliveryError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(DeliveryError::Transient { .. }) => "transient_error",
+        Err(DeliveryError::Permanent { .. }) => "permanent_error",
     }
 }
 

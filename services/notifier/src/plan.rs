@@ -1,11 +1,13 @@
-//! Delivery decisions, free of I/O: which targets still need an alert, and
-//! what a delivery attempt leads to.
+//! Delivery decisions, free of I/O: which targets still need an alert, how
+//! a delivery begins, and what a delivery attempt leads to.
 
 use std::time::Duration;
 
-use survey_contracts::{DeliveryRecord, DeliveryRetry, EnrichedAlert, NotificationTarget};
+use survey_contracts::{
+    DeliveryIntent, DeliveryRecord, DeliveryRetry, EnrichedAlert, NotificationTarget,
+};
 
-use crate::channels::{Delivered, DeliveryError};
+use crate::channels::{Attempt, Delivered, DeliveryError};
 use crate::config::RetrySettings;
 use crate::ledger::DeliveryLedger;
 
@@ -35,6 +37,44 @@ pub fn pending_targets(alert: &EnrichedAlert, ledger: &DeliveryLedger) -> Vec<Pe
             }
         })
         .collect()
+}
+
+/// How the delivery of a revision to a target begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Nothing was tried yet: write the intent, and send once it is
+    /// acknowledged.
+    Fresh(DeliveryIntent),
+    /// An earlier attempt may have reached the channel (the notifier
+    /// stopped, or the channel failed or timed out after taking it): read
+    /// the channel back before sending again, under the same key.
+    Resume(Attempt),
+}
+
+/// Begins delivering `alert` to `target`, given the intent already recorded
+/// for that target, if any.
+pub fn start(
+    alert: &EnrichedAlert,
+    target: &NotificationTarget,
+    begun: Option<DeliveryIntent>,
+    now: i64,
+) -> Start {
+    match begun {
+        Some(intent) if intent.revision == alert.revision => Start::Resume(Attempt {
+            key: intent.attempt_key,
+            started_at: intent.started_at,
+        }),
+        _ => {
+            let attempt = Attempt::new(&alert.alert_id, alert.revision, target, now);
+            Start::Fresh(DeliveryIntent {
+                alert_id: alert.alert_id.clone(),
+                target: target.clone(),
+                revision: alert.revision,
+                attempt_key: attempt.key,
+                started_at: now,
+            })
+        }
+    }
 }
 
 /// What one delivery attempt leads to.
@@ -227,6 +267,32 @@ mod tests {
                 .map(|r| r.revision),
             Some(2)
         );
+    }
+
+    #[test]
+    fn a_delivery_resumes_only_the_revision_it_began() {
+        let target = NotificationTarget::new("email", "x@example.com");
+        let Start::Fresh(intent) = start(&alert(1), &target, None, 1_000) else {
+            panic!("nothing was begun, yet it resumes");
+        };
+        assert_eq!(
+            (intent.revision, intent.started_at, intent.attempt_key.len()),
+            (1, 1_000, 32)
+        );
+        // After a restart, the same revision keeps its key and first start.
+        assert_eq!(
+            start(&alert(1), &target, Some(intent.clone()), 9_000),
+            Start::Resume(Attempt {
+                key: intent.attempt_key.clone(),
+                started_at: 1_000,
+            })
+        );
+        // A later revision is a new delivery with a key of its own.
+        let Start::Fresh(next) = start(&alert(2), &target, Some(intent.clone()), 9_000) else {
+            panic!("revision 2 resumed revision 1");
+        };
+        assert_ne!(next.attempt_key, intent.attempt_key);
+        assert_eq!(next.started_at, 9_000);
     }
 
     #[test]

@@ -320,13 +320,50 @@ fn services(
                     ("SURVEY_ALERTS__RETRY__MAX_BACKOFF", "5s".to_owned()),
                     ("SURVEY_ALERTS__RETRY__MAX_ATTEMPTS", "1000".to_owned()),
                 ])
-                .chain(plan::TEAMS_WEBHOOKS.iter().map(|name| {
-                    let var: &str = if *name == "billing" {
-                        "SURVEY_ALERTS__TEAMS__WEBHOOKS__BILLING"
+                // The sandbox's Graph reads the cards back, so a card that arrived before a
+                // kill or a timeout is settled instead of sent again.
+                .chain([
+                    (
+                        "SURVEY_ALERTS__TEAMS__GRAPH__TENANT_ID",
+                        "faults-tenant".to_owned(),
+                    ),
+                    (
+                        "SURVEY_ALERTS__TEAMS__GRAPH__CLIENT_ID",
+                        "survey-alerts-faults".to_owned(),
+                    ),
+                    (
+                        "SURVEY_ALERTS__TEAMS__GRAPH__CLIENT_SECRET",
+                        "faults-graph-secret".to_owned(),
+                    ),
+                    (
+                        "SURVEY_ALERTS__TEAMS__GRAPH__GRAPH_URL",
+                        format!("{base}/teams/graph/v1.0"),
+                    ),
+                    (
+                        "SURVEY_ALERTS__TEAMS__GRAPH__LOGIN_URL",
+                        format!("{base}/teams/login"),
+                    ),
+                ])
+                .chain(plan::TEAMS_WEBHOOKS.iter().flat_map(|name| {
+                    let [webhook, team, channel]: [&str; 3] = if *name == "billing" {
+                        [
+                            "SURVEY_ALERTS__TEAMS__WEBHOOKS__BILLING",
+                            "SURVEY_ALERTS__TEAMS__CHANNELS__BILLING__TEAM_ID",
+                            "SURVEY_ALERTS__TEAMS__CHANNELS__BILLING__CHANNEL_ID",
+                        ]
                     } else {
-                        "SURVEY_ALERTS__TEAMS__WEBHOOKS__BOTS"
+                        [
+                            "SURVEY_ALERTS__TEAMS__WEBHOOKS__BOTS",
+                            "SURVEY_ALERTS__TEAMS__CHANNELS__BOTS__TEAM_ID",
+                            "SURVEY_ALERTS__TEAMS__CHANNELS__BOTS__CHANNEL_ID",
+                        ]
                     };
-                    (var, format!("{base}/teams/{name}"))
+                    // The sandbox's fixed mapping of a webhook to its team and channel.
+                    [
+                        (webhook, format!("{base}/teams/{name}")),
+                        (team, format!("team-{name}")),
+                        (channel, format!("19:{name}@thread.tacv2")),
+                    ]
                 }))
                 .collect(),
         ),
@@ -374,10 +411,10 @@ fn markdown(options: &Options, table: &str, facts: &str, passed: bool) -> String
          the fault that was on when it was first sent. Deliveries are counted from what the \
          sandbox's Slack, Teams, SMTP and coaching fakes received; a duplicate is a second \
          message for the same survey, target and revision (a Slack `chat.update` carrying a \
-         later revision is not one). A duplicate sent because the notifier was SIGKILLed within \
-         2 s after the sink accepted the first (its documented at-least-once window: the sink's \
-         answer, then the ledger record's acknowledgement) is counted and shown but does not \
-         fail the run; any other duplicate does. Recovery is the time from a restart (or the end of an \
+         later revision is not one), and any duplicate fails the run. The sandbox's mailbox store \
+         discards an e-mail with the Message-ID and Date of one it delivered, as Exchange's \
+         does; the notifier gives a resent mail both of the first one, and the report counts \
+         the copies discarded. Recovery is the time from a restart (or the end of an \
          outage) to the first record the restarted component handled (for the broker and \
          registry: every consumer; for Genesys and Slack: the next delivery); a restarted \
          service must get there within 10 s. The broker rows are not held to that bound: \

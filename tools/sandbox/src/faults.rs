@@ -16,9 +16,9 @@ pub enum Service {
     GenesysApi,
     /// Recording media files under `/recordings/`.
     Media,
-    /// `/api/chat.*`.
+    /// The Slack Web API, `/api/*`.
     Slack,
-    /// `/teams/...`.
+    /// `/teams/...`: webhooks, and the Graph token and channel messages.
     Teams,
     /// The SMTP listener.
     Smtp,

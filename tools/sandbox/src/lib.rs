@@ -1,7 +1,9 @@
 //! A runnable, controllable fake of the SaaS the pipeline talks to:
 //! Genesys Cloud (OAuth token endpoint and Platform API v2), the Slack Web
-//! API (`chat.postMessage`, `chat.update`), Teams incoming webhooks and an
-//! SMTP server — all on loopback, speaking the real request and answer shapes.
+//! API (`chat.postMessage`, `chat.update`, `conversations.list`,
+//! `conversations.history`), Teams incoming webhooks with Microsoft Graph's
+//! channel messages, and an SMTP server with a mailbox store that discards
+//! copies — all on loopback, speaking the real request and answer shapes.
 //!
 //! One HTTP listener serves every HTTP fake, so [`Sandbox::base_url`] is the
 //! value for `GENESYS_LOGIN_URL`, `GENESYS_API_URL`, `SLACK_API_URL` and the

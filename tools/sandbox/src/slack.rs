@@ -1,21 +1,33 @@
-//! Fake Slack Web API: `chat.postMessage` and `chat.update`.
+//! Fake Slack Web API: `chat.postMessage` and `chat.update`, and the read
+//! methods `conversations.list` and `conversations.history`.
 //!
 //! Like Slack, it answers HTTP 200 with `{"ok": false, "error": ...}` for
 //! application errors (`not_authed`, `invalid_auth`, `channel_not_found`,
-//! `message_not_found`, `no_text`, `invalid_json`) and HTTP 429 with
-//! `Retry-After` and `"error": "ratelimited"` when rate limited.
+//! `message_not_found`, `no_text`, `invalid_json`, `invalid_cursor`,
+//! `invalid_limit`, `invalid_ts_oldest`, `invalid_ts_latest`) and HTTP 429
+//! with `Retry-After` and `"error": "ratelimited"` when rate limited.
+//!
+//! The read methods take their arguments from the query string (`GET`) or
+//! a form or JSON body (`POST`). `conversations.list` shows the channels
+//! posted to by name, all public; `conversations.history` needs a channel
+//! id and shows its messages as they read now, newest first, with their
+//! `metadata` only under `include_all_metadata`.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use crate::form::query_pairs;
-use crate::state::{ChannelLookup, SandboxState, SlackMessage, SlackMethod, one_line};
+use crate::state::{
+    ChannelLookup, Inner, SandboxState, SlackMessage, SlackMethod, is_channel_id, one_line,
+};
 
 /// The bot user the sandbox posts as.
 const BOT_USER: &str = "U0SANDBOX1";
@@ -26,6 +38,8 @@ pub(crate) fn router(state: SandboxState) -> Router {
     Router::new()
         .route("/api/chat.postMessage", post(post_message))
         .route("/api/chat.update", post(update))
+        .route("/api/conversations.list", get(list).post(list))
+        .route("/api/conversations.history", get(history).post(history))
         .route("/api/{method}", post(unknown_method).get(unknown_method))
         .with_state(state)
 }
@@ -57,6 +71,30 @@ async fn unknown_method() -> Response {
 /// Checks the bot token and reads a JSON or form body into an object; the
 /// error is Slack's error code.
 fn read_call(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, &'static str> {
+    check_token(headers)?;
+    parse_body(headers, body)
+}
+
+/// Checks the bot token and reads a read method's arguments: the query
+/// string, then a form or JSON body if there is one.
+fn read_args(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, &'static str> {
+    check_token(headers)?;
+    let mut args: Map<String, Value> = query_pairs(query)
+        .into_iter()
+        .map(|(key, value)| (key, Value::String(value)))
+        .collect();
+    if !body.is_empty() {
+        args.extend(parse_body(headers, body)?);
+    }
+    Ok(args)
+}
+
+/// The bearer token must look like a Slack token.
+fn check_token(headers: &HeaderMap) -> Result<(), &'static str> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -64,10 +102,15 @@ fn read_call(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, &'s
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
     match token {
-        None => return Err("not_authed"),
-        Some(token) if !token.starts_with("xox") => return Err("invalid_auth"),
-        Some(_) => {}
+        None => Err("not_authed"),
+        Some(token) if !token.starts_with("xox") => Err("invalid_auth"),
+        Some(_) => Ok(()),
     }
+}
+
+/// A JSON or form body as an object; form values that Slack takes as JSON
+/// are parsed.
+fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, &'static str> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -78,7 +121,7 @@ fn read_call(headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, &'s
             .into_iter()
             .map(|(key, value)| {
                 let value = match key.as_str() {
-                    "blocks" | "attachments" => {
+                    "blocks" | "attachments" | "metadata" => {
                         serde_json::from_str(&value).unwrap_or(Value::String(value))
                     }
                     _ => Value::String(value),
@@ -160,6 +203,7 @@ async fn post_message(
             text: string_field(&call, "text"),
             blocks: call.get("blocks").cloned(),
             thread_ts: string_field(&call, "thread_ts"),
+            metadata: call.get("metadata").cloned(),
             body: Value::Object(call.clone()),
             received_at: Utc::now(),
         };
@@ -167,6 +211,7 @@ async fn post_message(
             "slack chat.postMessage {channel} ts={ts} \"{}\"",
             one_line(record.text.as_deref().unwrap_or("(blocks only)"), 100)
         ));
+        remember_name(s, &channel, &channel_id);
         s.slack_live.insert((channel_id.clone(), ts.clone()));
         s.slack_messages.push(record);
         Some((channel_id, ts))
@@ -219,6 +264,7 @@ async fn update(State(state): State<SandboxState>, headers: HeaderMap, body: Byt
             text: string_field(&call, "text"),
             blocks: call.get("blocks").cloned(),
             thread_ts: None,
+            metadata: call.get("metadata").cloned(),
             body: Value::Object(call.clone()),
             received_at: Utc::now(),
         };
@@ -240,5 +286,264 @@ async fn update(State(state): State<SandboxState>, headers: HeaderMap, body: Byt
             "message": message_json(&call, &ts),
         }))
         .into_response(),
+    }
+}
+
+/// Keeps the name of a channel posted to by name, for `conversations.list`.
+fn remember_name(s: &mut Inner, channel: &str, channel_id: &str) {
+    let name = channel.trim_start_matches('#');
+    if !is_channel_id(name) {
+        s.slack_channel_names
+            .insert(name.to_owned(), channel_id.to_owned());
+    }
+}
+
+/// An argument as text, whether sent as a string, number or boolean.
+fn arg(call: &Map<String, Value>, name: &str) -> Option<String> {
+    match call.get(name)? {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+/// A boolean argument: `true` or `1`.
+fn flag(call: &Map<String, Value>, name: &str) -> bool {
+    matches!(arg(call, name).as_deref(), Some("true" | "1"))
+}
+
+/// `limit`: 100 when absent or 0, at most 999.
+fn page_limit(call: &Map<String, Value>) -> Result<usize, &'static str> {
+    match arg(call, "limit") {
+        None => Ok(100),
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) => Ok(100),
+            Ok(limit) => Ok(limit.min(999)),
+            Err(_) => Err("invalid_limit"),
+        },
+    }
+}
+
+/// A message timestamp as (seconds, microseconds), for ordering.
+type Ts = (i64, u32);
+
+/// Reads `1789380960.000100` (or whole seconds).
+fn parse_ts(text: &str) -> Option<Ts> {
+    let (secs, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 6 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((secs.parse().ok()?, format!("{fraction:0<6}").parse().ok()?))
+}
+
+/// An opaque cursor, base64 like Slack's.
+fn encode_cursor(text: &str) -> String {
+    STANDARD.encode(text)
+}
+
+/// The text after `prefix` in a cursor made by [`encode_cursor`].
+fn decode_cursor(cursor: &str, prefix: &str) -> Option<String> {
+    let text = String::from_utf8(STANDARD.decode(cursor).ok()?).ok()?;
+    text.strip_prefix(prefix).map(str::to_owned)
+}
+
+/// `GET|POST /api/conversations.list`.
+async fn list(
+    State(state): State<SandboxState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let call = match read_args(&headers, query.as_deref(), &body) {
+        Ok(call) => call,
+        Err(code) => return slack_error(code),
+    };
+    let types = arg(&call, "types").unwrap_or_else(|| "public_channel".to_owned());
+    let types: Vec<&str> = types.split(',').map(str::trim).collect();
+    if !types
+        .iter()
+        .all(|t| matches!(*t, "public_channel" | "private_channel" | "mpim" | "im"))
+    {
+        return slack_error("invalid_types");
+    }
+    let limit = match page_limit(&call) {
+        Ok(limit) => limit,
+        Err(code) => return slack_error(code),
+    };
+    let offset = match arg(&call, "cursor") {
+        None => 0,
+        Some(cursor) => match decode_cursor(&cursor, "offset:").and_then(|n| n.parse().ok()) {
+            Some(offset) => offset,
+            None => return slack_error("invalid_cursor"),
+        },
+    };
+    // Every sandbox channel is public.
+    let channels: Vec<(String, String)> = if types.contains(&"public_channel") {
+        state.with(|s| {
+            s.slack_channel_names
+                .iter()
+                .filter(|(name, _)| matches!(s.slack_channel(name), ChannelLookup::Found(_)))
+                .map(|(name, id)| (name.clone(), id.clone()))
+                .collect()
+        })
+    } else {
+        Vec::new()
+    };
+    let page: Vec<Value> = channels
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(name, id)| {
+            json!({
+                "id": id,
+                "name": name,
+                "name_normalized": name,
+                "is_channel": true,
+                "is_group": false,
+                "is_im": false,
+                "is_mpim": false,
+                "is_private": false,
+                "is_archived": false,
+                "is_member": true,
+            })
+        })
+        .collect();
+    let next = offset + page.len();
+    let next_cursor = if next < channels.len() {
+        encode_cursor(&format!("offset:{next}"))
+    } else {
+        String::new()
+    };
+    Json(json!({
+        "ok": true,
+        "channels": page,
+        "response_metadata": { "next_cursor": next_cursor },
+    }))
+    .into_response()
+}
+
+/// The channel's top-level messages as they read now, newest first; thread
+/// replies are left out, as Slack leaves them out of the history.
+fn channel_messages(s: &Inner, channel_id: &str, with_metadata: bool) -> Vec<(Ts, Value)> {
+    let mut messages: Vec<(Ts, Value)> = s
+        .slack_messages
+        .iter()
+        .filter(|m| m.method == SlackMethod::PostMessage && m.channel_id == channel_id)
+        .filter(|m| m.thread_ts.as_ref().is_none_or(|parent| *parent == m.ts))
+        .filter(|m| s.slack_live.contains(&(m.channel_id.clone(), m.ts.clone())))
+        .filter_map(|post| {
+            let versions: Vec<&SlackMessage> = s
+                .slack_messages
+                .iter()
+                .filter(|m| m.channel_id == post.channel_id && m.ts == post.ts)
+                .collect();
+            let now = versions.last()?.body.as_object()?;
+            let mut message = message_json(now, &post.ts);
+            let metadata = versions.iter().rev().find_map(|m| m.metadata.clone());
+            if let (true, Some(metadata), Some(map)) =
+                (with_metadata, metadata, message.as_object_mut())
+            {
+                map.insert("metadata".to_owned(), metadata);
+            }
+            Some((parse_ts(&post.ts)?, message))
+        })
+        .collect();
+    messages.sort_by_key(|(ts, _)| std::cmp::Reverse(*ts));
+    messages
+}
+
+/// `GET|POST /api/conversations.history`.
+async fn history(
+    State(state): State<SandboxState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let call = match read_args(&headers, query.as_deref(), &body) {
+        Ok(call) => call,
+        Err(code) => return slack_error(code),
+    };
+    let Some(channel) = string_field(&call, "channel") else {
+        return slack_error("channel_not_found");
+    };
+    let bound = |name: &str, error: &'static str| match arg(&call, name) {
+        None => Ok(None),
+        Some(text) => parse_ts(&text).map(Some).ok_or(error),
+    };
+    let (oldest, latest) = match (
+        bound("oldest", "invalid_ts_oldest"),
+        bound("latest", "invalid_ts_latest"),
+    ) {
+        (Ok(oldest), Ok(latest)) => (oldest, latest),
+        (Err(code), _) | (_, Err(code)) => return slack_error(code),
+    };
+    let inclusive = flag(&call, "inclusive");
+    let limit = match page_limit(&call) {
+        Ok(limit) => limit,
+        Err(code) => return slack_error(code),
+    };
+    // The cursor names the first message of the next page.
+    let from = match arg(&call, "cursor") {
+        None => None,
+        Some(cursor) => match decode_cursor(&cursor, "next_ts:").and_then(|ts| parse_ts(&ts)) {
+            Some(from) => Some(from),
+            None => return slack_error("invalid_cursor"),
+        },
+    };
+    let with_metadata = flag(&call, "include_all_metadata");
+    let found = state.with(|s| match s.slack_channel(&channel) {
+        ChannelLookup::Found(id) if is_channel_id(&channel) => {
+            Some(channel_messages(s, &id, with_metadata))
+        }
+        _ => None,
+    });
+    let Some(messages) = found else {
+        return slack_error("channel_not_found");
+    };
+    let after = |ts: &Ts| oldest.is_none_or(|o| *ts > o || (inclusive && *ts == o));
+    let before = |ts: &Ts| latest.is_none_or(|l| *ts < l || (inclusive && *ts == l));
+    let mut selected = messages
+        .into_iter()
+        .filter(|(ts, _)| after(ts) && before(ts) && from.is_none_or(|f| *ts <= f));
+    let page: Vec<Value> = selected
+        .by_ref()
+        .take(limit)
+        .map(|(_, message)| message)
+        .collect();
+    let mut answer = json!({
+        "ok": true,
+        "messages": page,
+        "has_more": false,
+        "pin_count": 0,
+    });
+    if let (Some(((secs, micros), _)), Some(map)) = (selected.next(), answer.as_object_mut()) {
+        map.insert("has_more".to_owned(), Value::Bool(true));
+        map.insert(
+            "response_metadata".to_owned(),
+            json!({ "next_cursor": encode_cursor(&format!("next_ts:{secs}.{micros:06}")) }),
+        );
+    }
+    Json(answer).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_and_cursors_read_back() {
+        assert_eq!(parse_ts("1789380960.000100"), Some((1_789_380_960, 100)));
+        assert_eq!(parse_ts("1789380960"), Some((1_789_380_960, 0)));
+        assert_eq!(parse_ts("1789380960.5"), Some((1_789_380_960, 500_000)));
+        assert_eq!(parse_ts("soon"), None);
+        assert_eq!(parse_ts("1.1234567"), None);
+        let cursor = encode_cursor("next_ts:1789380960.000100");
+        assert_eq!(
+            decode_cursor(&cursor, "next_ts:").as_deref(),
+            Some("1789380960.000100")
+        );
+        assert_eq!(decode_cursor(&cursor, "offset:"), None);
+        assert_eq!(decode_cursor("%%%", "offset:"), None);
     }
 }

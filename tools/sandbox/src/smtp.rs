@@ -1,5 +1,9 @@
 //! A minimal SMTP server (RFC 5321, no TLS) that records every message.
 //!
+//! Behind it sits a mailbox store that, like Exchange's, delivers a message
+//! once: a second message with the same Message-ID, Date and recipients is
+//! accepted (`250`) and then discarded, and listed apart as discarded.
+//!
 //! It speaks enough for `lettre`'s plain SMTP transport: the 220 greeting,
 //! `EHLO`/`HELO`, `AUTH PLAIN`/`LOGIN` (any credentials, never logged),
 //! `MAIL FROM`, `RCPT TO`, `DATA` with dot-unstuffing, `RSET`, `NOOP`,
@@ -331,6 +335,16 @@ impl Session {
             received_at: Utc::now(),
         };
         self.state.deliver(|s| {
+            if s.emails.iter().any(|stored| same_mail(stored, &email)) {
+                s.announce(&format!(
+                    "email {} -> {} discarded: a copy of {} already delivered",
+                    email.from,
+                    email.to.join(", "),
+                    email.message_id.as_deref().unwrap_or_default()
+                ));
+                s.emails_discarded.push(email);
+                return;
+            }
             s.announce(&format!(
                 "email {} -> {} \"{}\"",
                 email.from,
@@ -351,6 +365,24 @@ impl Session {
             at: Utc::now(),
         });
     }
+}
+
+/// Whether `new` is a copy of the delivered `stored`, the way a mailbox
+/// store tells (Exchange keeps the Internet Message-ID and submit time of
+/// what it delivered, and drops a second message with both): same
+/// Message-ID, same Date, same recipients. A mail without a Message-ID is
+/// never a copy.
+fn same_mail(stored: &Email, new: &Email) -> bool {
+    let date = |mail: &Email| {
+        mail.headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("Date"))
+            .map(|(_, value)| value.clone())
+    };
+    new.message_id.is_some()
+        && stored.message_id == new.message_id
+        && date(stored) == date(new)
+        && stored.to == new.to
 }
 
 /// The address in `FROM:<a@b> SIZE=10` or `TO:<a@b>`; `<>` is the empty address.

@@ -53,6 +53,8 @@ pub struct SlackMessage {
     pub blocks: Option<Value>,
     /// `thread_ts`, if sent.
     pub thread_ts: Option<String>,
+    /// `metadata` (`event_type` and `event_payload`), if sent.
+    pub metadata: Option<Value>,
     /// The whole request body.
     pub body: Value,
     /// When it arrived.
@@ -64,6 +66,12 @@ pub struct SlackMessage {
 pub struct TeamsCard {
     /// The path after `/teams/`.
     pub webhook_id: String,
+    /// The team the webhook posts to, as Graph names it (`team-{webhook_id}`).
+    pub team_id: String,
+    /// The channel the webhook posts to (`19:{webhook_id}@thread.tacv2`).
+    pub channel_id: String,
+    /// The Graph message id: epoch milliseconds, unique and increasing.
+    pub message_id: String,
     /// The Adaptive Card (`attachments[0].content`).
     pub card: Value,
     /// The whole request body.
@@ -137,6 +145,9 @@ pub struct Deliveries {
     pub teams: Vec<TeamsCard>,
     /// Emails.
     pub emails: Vec<Email>,
+    /// Emails the SMTP server accepted but the mailbox store discarded as
+    /// copies of one already delivered (same Message-ID and Date).
+    pub emails_discarded: Vec<Email>,
     /// Coaching appointments.
     pub coaching: Vec<CoachingAppointment>,
 }
@@ -257,9 +268,14 @@ pub(crate) struct Inner {
     pub slack_messages: Vec<SlackMessage>,
     pub slack_live: BTreeSet<(String, String)>,
     pub slack_seq: u64,
+    /// Channels posted to by name, name (without `#`) to id.
+    pub slack_channel_names: BTreeMap<String, String>,
     // Teams and mail
     pub teams_cards: Vec<TeamsCard>,
+    /// Microsoft Graph tokens and their expiry.
+    pub teams_tokens: HashMap<String, Instant>,
     pub emails: Vec<Email>,
+    pub emails_discarded: Vec<Email>,
     // Faults and the call log
     pub faults: FaultBook,
     pub requests: Vec<RecordedRequest>,
@@ -284,8 +300,11 @@ impl Inner {
             slack_messages: Vec::new(),
             slack_live: BTreeSet::new(),
             slack_seq: 0,
+            slack_channel_names: BTreeMap::new(),
             teams_cards: Vec::new(),
+            teams_tokens: HashMap::new(),
             emails: Vec::new(),
+            emails_discarded: Vec::new(),
             faults: FaultBook::default(),
             requests: Vec::new(),
         }
@@ -360,7 +379,8 @@ impl Inner {
     }
 }
 
-fn is_channel_id(name: &str) -> bool {
+/// Whether a channel reference is an id rather than a name.
+pub(crate) fn is_channel_id(name: &str) -> bool {
     name.len() >= 9
         && name.starts_with(['C', 'G', 'D'])
         && name
@@ -511,6 +531,11 @@ impl SandboxState {
         self.with(|s| s.tokens.clear());
     }
 
+    /// Forgets every issued Microsoft Graph token: the next Graph call gets 401.
+    pub fn revoke_teams_tokens(&self) {
+        self.with(|s| s.teams_tokens.clear());
+    }
+
     /// Enforces a per-token request budget per minute on `/api/v2` (Genesys
     /// defaults to 300), answering 429 with `Retry-After` beyond it. Off by default.
     pub fn set_genesys_rate_limit(&self, per_minute: Option<u32>) {
@@ -568,6 +593,11 @@ impl SandboxState {
         self.with(|s| s.emails.clone())
     }
 
+    /// Emails the mailbox store discarded as duplicates, oldest first.
+    pub fn emails_discarded(&self) -> Vec<Email> {
+        self.with(|s| s.emails_discarded.clone())
+    }
+
     /// Coaching appointments created, oldest first.
     pub fn coaching_appointments(&self) -> Vec<CoachingAppointment> {
         self.with(|s| s.coaching.clone())
@@ -579,6 +609,7 @@ impl SandboxState {
             slack: s.slack_messages.clone(),
             teams: s.teams_cards.clone(),
             emails: s.emails.clone(),
+            emails_discarded: s.emails_discarded.clone(),
             coaching: s.coaching.clone(),
         })
     }
@@ -628,6 +659,7 @@ impl SandboxState {
             s.slack_live.clear();
             s.teams_cards.clear();
             s.emails.clear();
+            s.emails_discarded.clear();
             s.coaching.clear();
         });
     }

@@ -11,18 +11,35 @@
 //! someone) or can no longer be edited (`cant_update_message`,
 //! `edit_window_closed`), the revision is posted as a new message and the
 //! ledger then points at that one: the supervisor still learns what changed.
+//!
+//! Every new message carries message metadata (`event_type`
+//! `survey_alert`, with the attempt key, alert id and revision), so
+//! [`Channel::find`] can read the channel back with `conversations.history`
+//! (`include_all_metadata`, from a minute before the attempt started) and
+//! settle an earlier attempt that Slack took without posting it twice. A
+//! channel named rather than given by id is looked up with
+//! `conversations.list` unless a post to it already named its id; ids are
+//! kept for the life of the process. Reads take their arguments in the
+//! query string, as Slack documents for read methods, and are paced per
+//! method (Tier 2 and 3 limits count per method, not per channel). A
+//! pending `chat.update` is not read back: sending it again is harmless.
+//!
+//! Scopes: `chat:write`; for the read-back also `channels:history`,
+//! `groups:history`, `channels:read` and `groups:read`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
 use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 
 use super::pacing::Pacer;
-use super::{Attempt, Channel, Delivered, DeliveryError, SetupError, http};
+use super::{Attempt, Channel, Delivered, DeliveryError, Found, SetupError, http};
 use crate::templates::{AlertView, Templates};
 
 /// How to reach Slack.
@@ -33,15 +50,16 @@ pub struct SlackSettings {
     /// `{api_url}/chat.postMessage`. The sandbox serves it at
     /// `{sandbox}/api`.
     pub api_url: String,
-    /// Bot token (`xoxb-...`, `SLACK_BOT_TOKEN`) with the `chat:write`
-    /// scope; the bot must be a member of each channel. Never printed or
-    /// logged.
+    /// Bot token (`xoxb-...`, `SLACK_BOT_TOKEN`) with the `chat:write`,
+    /// `channels:history`, `groups:history`, `channels:read` and
+    /// `groups:read` scopes; the bot must be a member of each channel.
+    /// Never printed or logged.
     pub bot_token: SecretString,
     /// Time allowed for one API call, body included (`10s`).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// Least time between two messages to the same channel (`1s`, Slack's
-    /// limit for `chat.postMessage`).
+    /// limit for `chat.postMessage`), and between two reads of one method.
     #[serde(with = "humantime_serde")]
     pub min_interval_per_channel: Duration,
 }
@@ -65,15 +83,103 @@ pub struct SlackChannel {
     bot_token: SecretString,
     templates: Arc<Templates>,
     pacer: Pacer,
+    /// Channel ids found by name with `conversations.list`.
+    channel_ids: Mutex<HashMap<String, String>>,
 }
 
-/// What a successful call returned.
-#[derive(Debug, Default, Deserialize)]
-struct SlackAnswer {
+/// The `event_type` of the metadata on every message the notifier posts.
+const EVENT_TYPE: &str = "survey_alert";
+/// How far before an attempt's start the read-back looks: clocks differ.
+const LOOK_BACK_SECS: i64 = 60;
+/// Messages per history page, as Slack recommends.
+const PAGE_LIMIT: &str = "200";
+/// Channels per list page: the most Slack allows, as the method's limit
+/// (Tier 2) is lower than history's.
+const LIST_LIMIT: &str = "999";
+/// Pages read back at most; a channel busier than that cannot tell.
+const MAX_PAGES: usize = 25;
+
+/// Whether a call worked: every answer has `ok`, a failed one `error`.
+#[derive(Debug, Deserialize)]
+struct Status {
     ok: bool,
     error: Option<String>,
+}
+
+/// What a successful post or update returned.
+#[derive(Debug, Default, Deserialize)]
+struct SlackAnswer {
     channel: Option<String>,
     ts: Option<String>,
+}
+
+/// The cursor of the next page, `""` on the last one.
+#[derive(Debug, Default, Deserialize)]
+struct ResponseMetadata {
+    #[serde(default)]
+    next_cursor: String,
+}
+
+/// One page of `conversations.history`, newest first.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct History {
+    messages: Vec<HistoryMessage>,
+    has_more: bool,
+    response_metadata: Option<ResponseMetadata>,
+}
+
+/// A message as `conversations.history` shows it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct HistoryMessage {
+    ts: Option<String>,
+    metadata: Option<Metadata>,
+}
+
+/// Message metadata; only `survey_alert` payloads are read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Metadata {
+    event_type: String,
+    event_payload: Map<String, Value>,
+}
+
+impl HistoryMessage {
+    /// Whether the message is the one posted under `key`.
+    fn carries(&self, key: &str) -> bool {
+        self.metadata.as_ref().is_some_and(|metadata| {
+            metadata.event_type == EVENT_TYPE
+                && metadata
+                    .event_payload
+                    .get("attempt_key")
+                    .and_then(Value::as_str)
+                    == Some(key)
+        })
+    }
+}
+
+/// One page of `conversations.list`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Conversations {
+    channels: Vec<Conversation>,
+    response_metadata: Option<ResponseMetadata>,
+}
+
+/// A channel as `conversations.list` shows it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Conversation {
+    id: String,
+    name: String,
+}
+
+/// The cursor to follow, if Slack gave one.
+fn next_cursor(metadata: Option<ResponseMetadata>) -> Option<String> {
+    metadata
+        .map(|metadata| metadata.next_cursor)
+        .filter(|cursor| !cursor.is_empty())
 }
 
 /// Why a call failed: Slack's error code, or a failure without one.
@@ -114,23 +220,53 @@ impl SlackChannel {
             bot_token: settings.bot_token,
             templates,
             pacer: Pacer::new(settings.min_interval_per_channel),
+            channel_ids: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Calls `method` with `body` after the channel's pacing wait.
+    /// Calls `method` with a JSON `body` after the channel's pacing wait.
     async fn call(
         &self,
         method: &str,
         pace_key: &str,
         body: &Map<String, Value>,
     ) -> Result<SlackAnswer, CallError> {
-        self.pacer.wait(pace_key).await;
-        tracing::debug!(method, channel = pace_key, "calling Slack");
-        let response = self
+        let request = self
             .http
             .post(format!("{}/{method}", self.api_url))
+            .json(body);
+        self.send(method, pace_key, request).await
+    }
+
+    /// Calls the read method `method` with `args` in the query string,
+    /// paced per method.
+    async fn read<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &[(&str, &str)],
+    ) -> Result<T, CallError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}/{method}", self.api_url)).map_err(|error| {
+                CallError::Other(DeliveryError::permanent(format!(
+                    "Slack {method} URL: {error}"
+                )))
+            })?;
+        url.query_pairs_mut().extend_pairs(args);
+        self.send(method, method, self.http.get(url)).await
+    }
+
+    /// Sends `request` with the bot token after the wait for `pace_key`,
+    /// and reads Slack's answer.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        pace_key: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, CallError> {
+        self.pacer.wait(pace_key).await;
+        tracing::debug!(method, channel = pace_key, "calling Slack");
+        let response = request
             .bearer_auth(self.bot_token.expose_secret())
-            .json(body)
             .send()
             .await
             .map_err(|error| CallError::Other(http::transport_error(method, error)))?;
@@ -148,15 +284,16 @@ impl SlackChannel {
             .bytes()
             .await
             .map_err(|error| CallError::Other(http::transport_error(method, error)))?;
-        let answer: SlackAnswer = serde_json::from_slice(&bytes).map_err(|error| {
+        let unreadable = |error: serde_json::Error| {
             CallError::Other(DeliveryError::transient(format!(
                 "Slack {method} answered with unreadable JSON: {error}"
             )))
-        })?;
-        if answer.ok {
-            return Ok(answer);
+        };
+        let status: Status = serde_json::from_slice(&bytes).map_err(unreadable)?;
+        if status.ok {
+            return serde_json::from_slice(&bytes).map_err(unreadable);
         }
-        let code = answer.error.unwrap_or_else(|| "unknown_error".to_owned());
+        let code = status.error.unwrap_or_else(|| "unknown_error".to_owned());
         if code == "ratelimited" {
             let wait = retry_after.unwrap_or(Duration::from_secs(1));
             self.pacer
@@ -167,6 +304,53 @@ impl SlackChannel {
             }));
         }
         Err(CallError::Slack(code))
+    }
+
+    /// Channel ids by lower-case name.
+    fn known_ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.channel_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The id of the channel `address` names; `None` when no channel the
+    /// bot can see has that name, so no message can be there either.
+    async fn channel_id(&self, address: &str) -> Result<Option<String>, DeliveryError> {
+        let reference = address.trim().trim_start_matches('#');
+        let Some(name) = channel_name(reference) else {
+            return Ok(Some(reference.to_owned()));
+        };
+        if let Some(id) = self.known_ids().get(&name) {
+            return Ok(Some(id.clone()));
+        }
+        let mut cursor = None;
+        loop {
+            let mut args = vec![
+                ("types", "public_channel,private_channel"),
+                ("exclude_archived", "true"),
+                ("limit", LIST_LIMIT),
+            ];
+            if let Some(cursor) = cursor.as_deref() {
+                args.push(("cursor", cursor));
+            }
+            let page: Conversations = self
+                .read("conversations.list", &args)
+                .await
+                .map_err(|error| error.into_delivery_error("conversations.list"))?;
+            // Every name is kept: other targets' read-backs need no list.
+            let mut known = self.known_ids();
+            for channel in page.channels {
+                known.insert(channel.name.to_ascii_lowercase(), channel.id);
+            }
+            if let Some(id) = known.get(&name) {
+                return Ok(Some(id.clone()));
+            }
+            drop(known);
+            match next_cursor(page.response_metadata) {
+                Some(next) => cursor = Some(next),
+                None => return Ok(None),
+            }
+        }
     }
 }
 
@@ -182,7 +366,7 @@ impl Channel for SlackChannel {
         alert: &EnrichedAlert,
         target: &NotificationTarget,
         previous: Option<&DeliveryRecord>,
-        _attempt: &Attempt,
+        attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         let message = self
             .templates
@@ -206,12 +390,108 @@ impl Channel for SlackChannel {
         }
         let mut body = message;
         body.insert("channel".to_owned(), Value::from(target.address.as_str()));
+        body.insert(
+            "metadata".to_owned(),
+            json!({
+                "event_type": EVENT_TYPE,
+                "event_payload": {
+                    "attempt_key": attempt.key,
+                    "alert_id": alert.alert_id,
+                    "revision": alert.revision,
+                },
+            }),
+        );
         let answer = self
             .call("chat.postMessage", &target.address, &body)
             .await
             .map_err(|error| error.into_delivery_error("chat.postMessage"))?;
-        Ok(delivered(answer, &target.address, None))
+        let delivered = delivered(answer, &target.address, None);
+        if let (Some(name), Some(id)) = (
+            channel_name(&target.address),
+            delivered.slack_channel.as_ref(),
+        ) && is_channel_id(id)
+        {
+            self.known_ids().insert(name, id.clone());
+        }
+        Ok(delivered)
     }
+
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(alert_id = %alert.alert_id, revision = alert.revision, channel = %target.address)
+    )]
+    async fn find(
+        &self,
+        alert: &EnrichedAlert,
+        target: &NotificationTarget,
+        previous: Option<&DeliveryRecord>,
+        attempt: &Attempt,
+    ) -> Result<Found, DeliveryError> {
+        if previous.is_some_and(|previous| previous.slack_ts.is_some()) {
+            return Ok(Found::Unknown);
+        }
+        let known = previous.and_then(|previous| previous.slack_channel.clone());
+        let channel = match known {
+            Some(id) => id,
+            None => match self.channel_id(&target.address).await? {
+                Some(id) => id,
+                None => return Ok(Found::Absent),
+            },
+        };
+        let oldest = (attempt.started_at.div_euclid(1000) - LOOK_BACK_SECS)
+            .max(0)
+            .to_string();
+        let mut cursor = None;
+        for _ in 0..MAX_PAGES {
+            let mut args = vec![
+                ("channel", channel.as_str()),
+                ("oldest", oldest.as_str()),
+                ("include_all_metadata", "true"),
+                ("limit", PAGE_LIMIT),
+            ];
+            if let Some(cursor) = cursor.as_deref() {
+                args.push(("cursor", cursor));
+            }
+            let page: History = self
+                .read("conversations.history", &args)
+                .await
+                .map_err(|error| error.into_delivery_error("conversations.history"))?;
+            if let Some(message) = page.messages.iter().find(|m| m.carries(&attempt.key)) {
+                let answer = SlackAnswer {
+                    channel: Some(channel.clone()),
+                    ts: message.ts.clone(),
+                };
+                return Ok(Found::Delivered(delivered(answer, &channel, None)));
+            }
+            match next_cursor(page.response_metadata).filter(|_| page.has_more) {
+                Some(next) => cursor = Some(next),
+                None => return Ok(Found::Absent),
+            }
+        }
+        tracing::warn!(
+            pages = MAX_PAGES,
+            "the Slack channel is too busy to read back; sending again"
+        );
+        Ok(Found::Unknown)
+    }
+}
+
+/// The channel name `address` gives, in lower case as Slack keeps names;
+/// `None` for a channel id.
+fn channel_name(address: &str) -> Option<String> {
+    let reference = address.trim().trim_start_matches('#');
+    (!is_channel_id(reference)).then(|| reference.to_ascii_lowercase())
+}
+
+/// Whether a channel reference is an id (`C…` public, `G…` private, `D…`
+/// direct) rather than a name, which Slack keeps in lower case.
+fn is_channel_id(reference: &str) -> bool {
+    reference.len() >= 9
+        && reference.starts_with(['C', 'G', 'D'])
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// The ledger's ids from a successful answer. Slack always names the
@@ -292,6 +572,16 @@ mod tests {
         }
         assert!(replace_instead("message_not_found"));
         assert!(!replace_instead("channel_not_found"));
+    }
+
+    #[test]
+    fn channel_ids_and_names_are_told_apart() {
+        assert_eq!(channel_name("#CX-Billing").as_deref(), Some("cx-billing"));
+        assert_eq!(channel_name(" cx-billing ").as_deref(), Some("cx-billing"));
+        assert_eq!(channel_name("C0BILLING"), None);
+        assert_eq!(channel_name("#G0123456789"), None);
+        assert!(!is_channel_id("C0B"), "too short for an id");
+        assert!(!is_channel_id("cabcdefghij"));
     }
 
     #[test]

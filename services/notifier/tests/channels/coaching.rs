@@ -1,17 +1,17 @@
-//! Coaching appointments against a wiremock Genesys Cloud.
+//! Coaching appointments against a wiremock Genesys Cloud, and a
+//! delivery read back from the sandbox's.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 use survey_contracts::NotificationTarget;
 use survey_genesys::{GenesysClient, GenesysConfig};
 use survey_notifier::channels::coaching::{CoachingChannel, CoachingSettings};
-use survey_notifier::channels::{Channel, Delivered};
-use wiremock::matchers::{bearer_token, body_json, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use survey_notifier::channels::{Attempt, Channel, Delivered, Found};
+use survey_sandbox::{Sandbox, SandboxConfig, Seed};
+use wiremock::matchers::{bearer_token, body_json, method, path, query_param};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 use crate::support::{
     AGENT_ID, CONVERSATION_ID, attempt, bot_recording_pending, expect_permanent, expect_transient,
@@ -20,6 +20,8 @@ use crate::support::{
 
 const FACILITATOR: &str = "9e1d2c3b-4a5f-4e6d-8c7b-6a5f4e3d2c1b";
 const APPOINTMENT: &str = "3b9f8e7d-6c5b-4a3f-9e2d-1c0b9a8f7e6d";
+/// The key of [`attempt`].
+const KEY: &str = "0123456789abcdef0123456789abcdef";
 
 /// A Genesys Cloud whose token endpoint issues `token-1`.
 async fn genesys() -> MockServer {
@@ -35,9 +37,15 @@ async fn genesys() -> MockServer {
 }
 
 fn channel(server: &MockServer) -> CoachingChannel {
+    channel_at(&server.uri())
+}
+
+/// A channel on the Genesys Cloud at `base`; sessions start a day after the
+/// attempt's first try.
+fn channel_at(base: &str) -> CoachingChannel {
     let client = GenesysClient::new(GenesysConfig {
-        api_url: Some(server.uri()),
-        login_url: Some(server.uri()),
+        api_url: Some(base.to_owned()),
+        login_url: Some(base.to_owned()),
         client_id: "client-id".into(),
         client_secret: SecretString::from("client-secret"),
         request_timeout: Duration::from_secs(2),
@@ -47,10 +55,6 @@ fn channel(server: &MockServer) -> CoachingChannel {
         ..GenesysConfig::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let now = Utc
-        .with_ymd_and_hms(2026, 9, 14, 10, 16, 30)
-        .single()
-        .unwrap_or_else(|| panic!("a valid time"));
     CoachingChannel::new(
         client,
         CoachingSettings {
@@ -58,7 +62,6 @@ fn channel(server: &MockServer) -> CoachingChannel {
             starts_after: Duration::from_secs(24 * 60 * 60),
         },
     )
-    .with_clock(Arc::new(move || now))
 }
 
 fn target() -> NotificationTarget {
@@ -66,7 +69,7 @@ fn target() -> NotificationTarget {
 }
 
 #[tokio::test]
-async fn an_appointment_is_created_for_the_agent_with_the_interaction() {
+async fn an_appointment_is_created_for_the_agent_with_the_interaction_and_the_key() {
     let server = genesys().await;
     Mock::given(method("POST"))
         .and(path("/api/v2/coaching/appointments"))
@@ -76,9 +79,11 @@ async fn an_appointment_is_created_for_the_agent_with_the_interaction() {
             "description": format!(
                 "A customer rated interaction {CONVERSATION_ID} 2/5 (queue Billing, survey submitted \
                  2026-09-14 10:15 UTC). Why: Low score: csat 2 is below 3; Critical keyword: rude. \
-                 Review it in Genesys Cloud: https://apps.mypurecloud.com/directory/#/analytics/interactions/{CONVERSATION_ID}/admin"
+                 Review it in Genesys Cloud: https://apps.mypurecloud.com/directory/#/analytics/interactions/{CONVERSATION_ID}/admin\n\
+                 Ref: {KEY}"
             ),
-            "dateStart": "2026-09-15T10:16:30Z",
+            // A day after the attempt's first try (2026-09-14T10:16:01Z).
+            "dateStart": "2026-09-15T10:16:01Z",
             "lengthInMinutes": 45,
             "attendeeIds": [AGENT_ID],
             "facilitatorId": FACILITATOR,
@@ -159,4 +164,209 @@ async fn genesys_errors_are_sorted_by_the_clients_verdict() {
     expect_transient(coaching.deliver(&alert, &target(), None, &attempt()).await);
     let reason = expect_permanent(coaching.deliver(&alert, &target(), None, &attempt()).await);
     assert!(reason.contains("403"), "{reason}");
+}
+
+/// The listing `find` asks for: the agent's appointments with the
+/// facilitator, a day either side of the planned start.
+fn listing() -> MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/coaching/appointments"))
+        .and(bearer_token("token-1"))
+        .and(query_param("userIds", AGENT_ID))
+        .and(query_param("facilitatorIds", FACILITATOR))
+        .and(query_param(
+            "interval",
+            "2026-09-14T10:16:01Z/2026-09-16T10:16:01Z",
+        ))
+}
+
+fn appointment_json(id: &str, description: &str) -> Value {
+    json!({
+        "id": id, "name": "Survey follow-up: Jordan Smith (2/5)", "description": description,
+        "dateStart": "2026-09-15T10:16:00.000Z", "lengthInMinutes": 45, "status": "Scheduled",
+        "facilitator": {"id": FACILITATOR}, "attendees": [{"id": AGENT_ID}],
+        "conversations": [{"id": CONVERSATION_ID}], "isOverdue": false,
+        "selfUri": format!("/api/v2/coaching/appointments/{id}")
+    })
+}
+
+fn page(number: u32, count: u32, entities: Vec<Value>) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "entities": entities, "pageSize": 25, "pageNumber": number,
+        "total": entities.len(), "pageCount": count
+    }))
+}
+
+#[tokio::test]
+async fn find_recognises_the_appointment_with_the_key_on_a_later_page() {
+    let server = genesys().await;
+    listing()
+        .and(query_param("pageNumber", "1"))
+        .respond_with(page(
+            1,
+            2,
+            vec![
+                appointment_json("other-1", "Weekly 1:1"),
+                // Another attempt's key, and this key with a digit more.
+                appointment_json(
+                    "other-2",
+                    "Why: low score.\nRef: fedcba9876543210fedcba9876543210",
+                ),
+                appointment_json("other-3", &format!("Why: low score.\nRef: {KEY}0")),
+            ],
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    listing()
+        .and(query_param("pageNumber", "2"))
+        .respond_with(page(
+            2,
+            2,
+            vec![appointment_json(
+                APPOINTMENT,
+                &format!("Why: low score.\nRef: {KEY}"),
+            )],
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let found = channel(&server)
+        .find(&human_agent_recording_ready(), &target(), None, &attempt())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found,
+        Found::Delivered(Delivered {
+            external_id: Some(APPOINTMENT.to_owned()),
+            ..Delivered::default()
+        })
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn find_reports_absent_when_no_appointment_has_the_key() {
+    let server = genesys().await;
+    listing()
+        .respond_with(page(
+            1,
+            1,
+            vec![appointment_json(
+                "other-1",
+                "Why: low score.\nRef: fedcba9876543210fedcba9876543210",
+            )],
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let found = channel(&server)
+        .find(&human_agent_recording_ready(), &target(), None, &attempt())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found, Found::Absent);
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn find_sorts_genesys_errors_by_the_clients_verdict() {
+    let server = genesys().await;
+    listing()
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    listing()
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&server)
+        .await;
+    listing()
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "message": "missing permission coaching:appointment:view", "code": "missing.permissions", "status": 403
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let coaching = channel(&server);
+    let alert = human_agent_recording_ready();
+
+    // Each transient error outlasts the client's two attempts.
+    for _ in 0..2 {
+        expect_transient(coaching.find(&alert, &target(), None, &attempt()).await);
+    }
+    let reason = expect_permanent(coaching.find(&alert, &target(), None, &attempt()).await);
+    assert!(reason.contains("403"), "{reason}");
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn find_needs_an_agent_and_repeats_nothing_for_a_later_revision() {
+    let server = genesys().await;
+    let coaching = channel(&server);
+    for alert in [bot_recording_pending(), unassigned_revision_2_unavailable()] {
+        let reason = expect_permanent(coaching.find(&alert, &target(), None, &attempt()).await);
+        assert_eq!(reason, "no agent to coach");
+    }
+    let alert = revised(human_agent_recording_ready());
+    let mut previous = record(&alert, &target(), 1);
+    previous.external_id = Some(APPOINTMENT.to_owned());
+    let found = coaching
+        .find(&alert, &target(), Some(&previous), &attempt())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found,
+        Found::Delivered(Delivered {
+            external_id: Some(APPOINTMENT.to_owned()),
+            ..Delivered::default()
+        })
+    );
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(0));
+}
+
+#[tokio::test]
+async fn the_sandbox_lists_a_delivered_appointment_back_by_its_key() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        seed: Seed::Empty,
+        quiet: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("sandbox: {e:#}"));
+    let coaching = channel_at(&sandbox.base_url());
+    let alert = human_agent_recording_ready();
+
+    let delivered = coaching
+        .deliver(&alert, &target(), None, &attempt())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(delivered.external_id.is_some());
+    let recorded = sandbox.state().coaching_appointments();
+    assert_eq!(recorded.len(), 1);
+    assert!(
+        recorded[0].description.ends_with(&format!("\nRef: {KEY}")),
+        "{}",
+        recorded[0].description
+    );
+
+    let found = coaching
+        .find(&alert, &target(), None, &attempt())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found, Found::Delivered(delivered));
+    let another = Attempt {
+        key: "fedcba9876543210fedcba9876543210".to_owned(),
+        ..attempt()
+    };
+    let found = coaching
+        .find(&alert, &target(), None, &another)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found, Found::Absent);
+    sandbox.shutdown().await;
 }

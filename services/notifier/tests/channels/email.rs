@@ -145,3 +145,46 @@ async fn an_unreachable_server_is_transient() {
             .await,
     );
 }
+
+#[tokio::test]
+async fn a_resent_mail_is_the_same_mail_and_the_store_keeps_one() {
+    let sandbox = sandbox().await;
+    let email = channel(sandbox.smtp_addr().port());
+    let to = target("maria.lopez@example.com");
+    let alert = human_agent_recording_ready();
+    let first_try = attempt();
+
+    // The notifier stopped after the server took the mail, before its
+    // ledger had it: the next attempt sends under the same key.
+    for _ in 0..2 {
+        email
+            .deliver(&alert, &to, None, &first_try)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mails = sandbox.state().emails();
+    let discarded = sandbox.state().emails_discarded();
+    assert_eq!((mails.len(), discarded.len()), (1, 1), "{mails:#?}");
+    assert_eq!(mails[0].message_id, discarded[0].message_id);
+    let date = |mail: &survey_sandbox::Email| {
+        mail.headers
+            .iter()
+            .find(|(name, _)| name == "Date")
+            .map(|(_, value)| value.clone())
+    };
+    assert_eq!(date(&mails[0]), date(&discarded[0]));
+    // 2026-09-14T10:16:01Z, the attempt's first start.
+    assert_eq!(
+        date(&mails[0]).as_deref(),
+        Some("Mon, 14 Sep 2026 10:16:01 +0000")
+    );
+
+    // Another attempt (a later revision) is another mail.
+    let other = Attempt::new(&alert.alert_id, 2, &to, first_try.started_at);
+    email
+        .deliver(&alert, &to, None, &other)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sandbox.state().emails().len(), 2);
+    sandbox.shutdown().await;
+}

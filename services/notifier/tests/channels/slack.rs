@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use survey_contracts::NotificationTarget;
-use survey_notifier::channels::Channel;
 use survey_notifier::channels::slack::{SlackChannel, SlackSettings};
-use wiremock::matchers::{bearer_token, body_partial_json, header, method, path};
+use survey_notifier::channels::{Attempt, Channel, Delivered, DeliveryError, Found};
+use survey_sandbox::{Route, Sandbox, SandboxConfig, Seed};
+use wiremock::matchers::{
+    bearer_token, body_partial_json, header, method, path, query_param, query_param_is_missing,
+};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::{
@@ -18,9 +21,13 @@ use crate::support::{
 const TOKEN: &str = "xoxb-test-token";
 
 fn channel(server: &MockServer, min_interval: Duration) -> SlackChannel {
+    channel_at(&server.uri(), min_interval)
+}
+
+fn channel_at(base: &str, min_interval: Duration) -> SlackChannel {
     SlackChannel::new(
         SlackSettings {
-            api_url: format!("{}/api", server.uri()),
+            api_url: format!("{base}/api"),
             bot_token: SecretString::from(TOKEN),
             request_timeout: Duration::from_secs(5),
             min_interval_per_channel: min_interval,
@@ -82,6 +89,17 @@ async fn a_new_alert_is_posted_with_blocks_and_the_bot_token() {
         "Low survey score 2/5 – Jordan Smith – Billing"
     );
     assert!(sent.get("ts").is_none());
+    assert_eq!(
+        sent["metadata"],
+        json!({
+            "event_type": "survey_alert",
+            "event_payload": {
+                "attempt_key": attempt().key,
+                "alert_id": "resp-1001",
+                "revision": 1,
+            },
+        })
+    );
     let blocks = sent["blocks"].as_array().cloned().unwrap_or_default();
     assert_eq!(blocks[0]["type"], "header");
     assert_eq!(blocks[0]["text"]["text"], "Low survey score: 2/5");
@@ -138,6 +156,7 @@ async fn a_later_revision_updates_the_posted_message() {
             .to_string()
             .contains("Updated: recording ready")
     );
+    assert!(body(&requests[0]).get("metadata").is_none());
     server.verify().await;
 }
 
@@ -322,4 +341,269 @@ async fn messages_to_one_channel_are_paced_and_other_channels_do_not_wait() {
         "the second message to #one came after {same_channel:?}"
     );
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(3));
+}
+
+/// `oldest` for [`attempt`]: a minute before it started, in seconds.
+const OLDEST: &str = "1789380901";
+
+fn history(messages: Value, next_cursor: Option<&str>) -> ResponseTemplate {
+    let mut page = json!({
+        "ok": true, "messages": messages, "has_more": next_cursor.is_some(), "pin_count": 0,
+    });
+    if let Some(cursor) = next_cursor {
+        page["response_metadata"] = json!({"next_cursor": cursor});
+    }
+    ResponseTemplate::new(200).set_body_json(page)
+}
+
+fn message(ts: &str, attempt_key: Option<&str>) -> Value {
+    let mut message =
+        json!({"type": "message", "bot_id": "B1", "text": "Low survey score", "ts": ts});
+    if let Some(key) = attempt_key {
+        message["metadata"] = json!({
+            "event_type": "survey_alert",
+            "event_payload": {"attempt_key": key, "alert_id": "resp-1001", "revision": 1},
+        });
+    }
+    message
+}
+
+fn conversations(channels: Value, next_cursor: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "ok": true, "channels": channels, "response_metadata": {"next_cursor": next_cursor},
+    }))
+}
+
+async fn find(slack: &SlackChannel, address: &str) -> Result<Found, DeliveryError> {
+    slack
+        .find(
+            &human_agent_recording_ready(),
+            &target(address),
+            None,
+            &attempt(),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn find_resolves_a_name_and_settles_the_message_that_carries_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.list"))
+        .and(bearer_token(TOKEN))
+        .and(query_param("types", "public_channel,private_channel"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(conversations(
+            json!([{"id": "C0SALES001", "name": "cx-sales"}]),
+            "dGVhbTpDMDI=",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.list"))
+        .and(query_param("cursor", "dGVhbTpDMDI="))
+        .respond_with(conversations(
+            json!([{"id": "C0BILLING", "name": "cx-billing"}]),
+            "",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.history"))
+        .and(bearer_token(TOKEN))
+        .and(query_param("channel", "C0BILLING"))
+        .and(query_param("oldest", OLDEST))
+        .and(query_param("include_all_metadata", "true"))
+        .and(query_param("limit", "200"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(history(
+            json!([
+                message("1789380999.000300", None),
+                message(
+                    "1789380980.000200",
+                    Some("ffffffffffffffffffffffffffffffff")
+                ),
+            ]),
+            Some("bmV4dF90czox"),
+        ))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.history"))
+        .and(query_param("cursor", "bmV4dF90czox"))
+        .respond_with(history(
+            json!([message("1789380962.000100", Some(&attempt().key))]),
+            None,
+        ))
+        .expect(2)
+        .mount(&server)
+        .await;
+
+    let slack = channel(&server, Duration::ZERO);
+    let expected = Found::Delivered(Delivered {
+        slack_channel: Some("C0BILLING".to_owned()),
+        slack_ts: Some("1789380962.000100".to_owned()),
+        ..Delivered::default()
+    });
+    assert_eq!(find(&slack, "#cx-billing").await, Ok(expected.clone()));
+    // The id is kept: the second read-back lists no channels.
+    assert_eq!(find(&slack, "#cx-billing").await, Ok(expected));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn find_reports_absent_when_no_message_carries_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.list"))
+        .respond_with(conversations(
+            json!([{"id": "C0SALES001", "name": "cx-sales"}]),
+            "",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.history"))
+        .and(query_param("channel", "C0BILLING"))
+        .respond_with(history(
+            json!([
+                message(
+                    "1789380999.000300",
+                    Some("ffffffffffffffffffffffffffffffff")
+                ),
+                message("1789380980.000200", None),
+            ]),
+            None,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let slack = channel(&server, Duration::ZERO);
+
+    assert_eq!(find(&slack, "C0BILLING").await, Ok(Found::Absent));
+    // No channel the bot can see has the name: nothing can be there.
+    assert_eq!(find(&slack, "#cx-billing").await, Ok(Found::Absent));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn find_leaves_a_pending_update_to_be_sent_again() {
+    let server = MockServer::start().await;
+    let alert = revised(human_agent_recording_ready());
+    let target = target("#cx-billing");
+    let mut previous = record(&alert, &target, 1);
+    previous.slack_channel = Some("C0BILLING".to_owned());
+    previous.slack_ts = Some("1789380960.000100".to_owned());
+
+    let found = channel(&server, Duration::ZERO)
+        .find(&alert, &target, Some(&previous), &attempt())
+        .await;
+    assert_eq!(found, Ok(Found::Unknown));
+    assert_eq!(server.received_requests().await.map(|r| r.len()), Some(0));
+}
+
+#[tokio::test]
+async fn find_failures_are_sorted_like_deliveries() {
+    let server = MockServer::start().await;
+    for (channel_id, response) in [
+        (
+            "C0LIMITED1",
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(json!({"ok": false, "error": "ratelimited"})),
+        ),
+        ("C0DOWN0001", ResponseTemplate::new(503)),
+        ("C0GONE0001", slack_error("channel_not_found")),
+        ("C0FLAKY001", slack_error("internal_error")),
+    ] {
+        Mock::given(method("GET"))
+            .and(path("/api/conversations.history"))
+            .and(query_param("channel", channel_id))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/api/conversations.list"))
+        .respond_with(slack_error("missing_scope"))
+        .mount(&server)
+        .await;
+    let slack = channel(&server, Duration::ZERO);
+
+    let (reason, retry_after) = expect_transient(find(&slack, "C0LIMITED1").await);
+    assert!(reason.contains("conversations.history"), "{reason}");
+    assert_eq!(retry_after, Some(Duration::from_secs(1)));
+    expect_transient(find(&slack, "C0DOWN0001").await);
+    let (reason, _) = expect_transient(find(&slack, "C0FLAKY001").await);
+    assert!(reason.contains("internal_error"), "{reason}");
+    let reason = expect_permanent(find(&slack, "C0GONE0001").await);
+    assert!(reason.contains("channel_not_found"), "{reason}");
+    let reason = expect_permanent(find(&slack, "#cx-billing").await);
+    assert!(
+        reason.contains("conversations.list") && reason.contains("missing_scope"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn against_the_sandbox_find_sees_what_deliver_posted() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        seed: Seed::Empty,
+        quiet: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("sandbox: {e:#}"));
+    let slack = channel_at(&sandbox.base_url(), Duration::ZERO);
+    let alert = human_agent_recording_ready();
+    let billing = target("#cx-billing");
+    // The attempt starts now: the sandbox stamps messages with its clock.
+    let first_try = Attempt::new(
+        &alert.alert_id,
+        alert.revision,
+        &billing,
+        chrono::Utc::now().timestamp_millis(),
+    );
+
+    assert_eq!(
+        slack.find(&alert, &billing, None, &first_try).await,
+        Ok(Found::Absent),
+        "never posted"
+    );
+    let delivered = slack
+        .deliver(&alert, &billing, None, &first_try)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let posted = sandbox.state().slack_messages();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        posted[0]
+            .metadata
+            .as_ref()
+            .map(|m| m["event_payload"]["attempt_key"].clone()),
+        Some(Value::from(first_try.key.as_str()))
+    );
+
+    let found = slack.find(&alert, &billing, None, &first_try).await;
+    assert_eq!(found, Ok(Found::Delivered(delivered.clone())));
+    // After a restart the id is looked up by name.
+    let restarted = channel_at(&sandbox.base_url(), Duration::ZERO);
+    let found = restarted.find(&alert, &billing, None, &first_try).await;
+    assert_eq!(found, Ok(Found::Delivered(delivered.clone())));
+    let by_id = target(delivered.slack_channel.as_deref().unwrap_or_default());
+    let found = slack.find(&alert, &by_id, None, &first_try).await;
+    assert_eq!(found, Ok(Found::Delivered(delivered)));
+    let another = Attempt::new(&alert.alert_id, 2, &billing, first_try.started_at);
+    assert_eq!(
+        slack.find(&alert, &billing, None, &another).await,
+        Ok(Found::Absent)
+    );
+
+    sandbox.state().set_down(Route::Slack, true);
+    expect_transient(slack.find(&alert, &billing, None, &first_try).await);
+    sandbox.shutdown().await;
 }

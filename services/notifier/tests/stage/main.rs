@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use rdkafka::message::Message;
 use secrecy::SecretString;
-use survey_contracts::{AvroCodec, DeliveryRecord, EnrichedAlert, NotificationTarget, topics};
+use survey_contracts::{
+    AvroCodec, DeliveryIntent, DeliveryRecord, EnrichedAlert, NotificationTarget, topics,
+};
+use survey_notifier::channels::email::EmailChannel;
+use survey_notifier::channels::{Attempt, Channel};
 use survey_notifier::deliver::DLQ_TARGET_HEADER;
 use survey_notifier::{NotifierConfig, RunningNotifier};
 use survey_runtime::dead_letter::headers;
 use survey_runtime::provision::{ProvisionSettings, provision};
-use survey_runtime::{KafkaSettings, Shutdown};
+use survey_runtime::{KafkaSettings, Shutdown, now_millis};
 use survey_sandbox::{Route, Sandbox, SandboxConfig, SlackMessage};
 use survey_test_support::{RegistryGate, TopicReader, header, producer};
 
@@ -174,6 +178,89 @@ async fn a_permanent_failure_is_dead_lettered_and_does_not_hold_back_the_other_t
     delivered.sort();
     assert_eq!(delivered, vec!["slack:#billing", "teams:billing"]);
     assert_eq!(about(&harness.sandbox.state().slack_messages(), &id), 1);
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// Two deliveries an instance began before it was killed, their intents
+/// acknowledged and their ledger records never written: the mail reached the
+/// server, the Teams card never left.
+#[tokio::test]
+async fn deliveries_begun_before_a_crash_are_settled_once() {
+    let harness = Harness::new().await;
+    let id = unique("begun");
+    let mail_to = ("email", "maria.lopez@example.com");
+    let alert = alert(&id, &[mail_to, ("teams", "billing")]);
+    let intents_topic = harness.kafka.topology().topic(&topics::DELIVERY_INTENTS);
+    let started_at = now_millis() - 5_000;
+    let mut keys = Vec::new();
+    for target in &alert.routing.targets {
+        let attempt = Attempt::new(&id, alert.revision, target, started_at);
+        let intent = DeliveryIntent {
+            alert_id: id.clone(),
+            target: target.clone(),
+            revision: alert.revision,
+            attempt_key: attempt.key.clone(),
+            started_at,
+        };
+        let payload = harness
+            .codec
+            .encode(&intents_topic, &intent)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let key = DeliveryRecord::key_for(&id, target);
+        survey_test_support::produce(
+            &harness.producer,
+            &intents_topic,
+            key.as_bytes(),
+            &payload,
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        keys.push(key);
+        if target.channel == "email" {
+            let email = EmailChannel::new(harness.config().email, support::templates())
+                .unwrap_or_else(|e| panic!("{e}"));
+            email
+                .deliver(&alert, target, None, &attempt)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    let (notifier, shutdown) = harness.start().await;
+    harness.send(&alert).await;
+    let ledger = harness
+        .reader(&topics::DELIVERY_LEDGER)
+        .read(2, ARRIVAL)
+        .await;
+    assert_eq!(ledger.len(), 2);
+    let state = harness.sandbox.state();
+    // The mail went again under the same Message-ID and Date, and the
+    // mailbox store kept one; the card went once.
+    assert_eq!(state.emails().len(), 1);
+    assert_eq!(state.emails_discarded().len(), 1);
+    assert_eq!(
+        state.emails()[0].message_id,
+        state.emails_discarded()[0].message_id
+    );
+    assert_eq!(state.teams_cards().len(), 1);
+    // Both intents are settled: a tombstone follows each.
+    let intents = harness
+        .reader(&topics::DELIVERY_INTENTS)
+        .read(4, ARRIVAL)
+        .await;
+    for key in &keys {
+        let last = intents
+            .iter()
+            .rev()
+            .find(|record| record.key() == Some(key.as_bytes()));
+        assert!(
+            last.is_some_and(|record| record.payload().is_none()),
+            "no tombstone for {key}"
+        );
+    }
     shutdown.trigger();
     notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
 }

@@ -46,7 +46,7 @@ pub(crate) fn router(state: SandboxState) -> Router {
         .route("/api/v2/users/{userId}/superiors", get(routes::superiors))
         .route(
             "/api/v2/coaching/appointments",
-            post(routes::create_appointment),
+            get(routes::list_appointments).post(routes::create_appointment),
         )
         .route(
             "/api/v2/coaching/appointments/{appointmentId}",

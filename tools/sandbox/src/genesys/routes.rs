@@ -501,11 +501,7 @@ pub(super) async fn create_appointment(State(state): State<SandboxState>, body: 
     };
     let id = Uuid::new_v4().to_string();
     let created = Utc::now();
-    let date_start = appointment
-        .date_start
-        .with_second(0)
-        .and_then(|d| d.with_nanosecond(0))
-        .unwrap_or(appointment.date_start);
+    let date_start = to_the_minute(appointment.date_start);
     let response = shapes::appointment(&NewAppointment {
         id: &id,
         name: &appointment.name,
@@ -554,19 +550,210 @@ pub(super) async fn appointment(
             format!("Appointment with ID {id} could not be found."),
         );
     };
-    let date_start = DateTime::parse_from_rfc3339(&a.date_start)
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or(a.received_at);
-    Json(shapes::appointment(&NewAppointment {
+    Json(stored_appointment(&a)).into_response()
+}
+
+/// Genesys keeps appointment starts rounded down to the minute.
+fn to_the_minute(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap_or(time)
+}
+
+/// When a recorded appointment starts, as Genesys keeps it.
+fn stored_start(a: &CoachingAppointment) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&a.date_start)
+        .map_or(a.received_at, |d| to_the_minute(d.with_timezone(&Utc)))
+}
+
+/// A recorded appointment as CoachingAppointmentResponse.
+fn stored_appointment(a: &CoachingAppointment) -> Value {
+    shapes::appointment(&NewAppointment {
         id: &a.id,
         name: &a.name,
         description: &a.description,
-        date_start,
+        date_start: stored_start(a),
         length_in_minutes: a.length_in_minutes,
         facilitator_id: a.facilitator_id.as_deref(),
         attendee_ids: &a.attendee_ids,
         conversation_ids: &a.conversation_ids,
         created: a.received_at,
-    }))
-    .into_response()
+    })
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    error(StatusCode::BAD_REQUEST, "bad.request", message)
+}
+
+/// `start/end` in ISO-8601.
+fn interval(raw: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let (start, end) = raw.split_once('/')?;
+    let parse = |text: &str| {
+        DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Some((parse(start)?, parse(end)?)).filter(|(start, end)| start <= end)
+}
+
+/// How a user relates to an appointment (`relationships` values). The
+/// sandbox records the facilitator as the creator.
+fn related(a: &CoachingAppointment, user_id: &str, relationship: &str) -> bool {
+    let facilitates = a.facilitator_id.as_deref() == Some(user_id);
+    match relationship {
+        "Attendee" => a.attendee_ids.iter().any(|id| id == user_id),
+        "Facilitator" | "Creator" => facilitates,
+        _ => false,
+    }
+}
+
+const RELATIONSHIPS: [&str; 3] = ["Attendee", "Facilitator", "Creator"];
+
+/// `GET /api/v2/coaching/appointments?userIds=&facilitatorIds=&interval=&intervalCondition=&relationships=&statuses=&sortOrder=&pageNumber=&pageSize=`:
+/// the appointments the users take part in (as attendee, facilitator or
+/// creator unless `relationships` narrows it), starting in `interval` (end
+/// excluded; `intervalCondition=Overlaps` for any overlap), by start,
+/// `pageSize` 1–100 (default 25), with `total` and `pageCount`.
+pub(super) async fn list_appointments(
+    State(state): State<SandboxState>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = query_pairs(query.as_deref());
+    let list = |name: &str| -> Vec<String> {
+        params
+            .iter()
+            .filter(|(k, _)| k == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let user_ids = list("userIds");
+    if user_ids.is_empty() {
+        return bad_request("userIds is required.");
+    }
+    let facilitator_ids = list("facilitatorIds");
+    let statuses = list("statuses");
+    let mut relationships = list("relationships");
+    if let Some(unknown) = relationships
+        .iter()
+        .find(|r| !RELATIONSHIPS.contains(&r.as_str()))
+    {
+        return bad_request(format!(
+            "relationships must be Attendee, Facilitator or Creator, not {unknown}."
+        ));
+    }
+    if relationships.is_empty() {
+        relationships = RELATIONSHIPS.map(str::to_owned).to_vec();
+    }
+    let window = match param("interval").map(interval) {
+        None => None,
+        Some(Some(window)) => Some(window),
+        Some(None) => {
+            return bad_request(
+                "interval must be an ISO-8601 interval: YYYY-MM-DDThh:mm:ssZ/YYYY-MM-DDThh:mm:ssZ.",
+            );
+        }
+    };
+    let overlaps = param("intervalCondition").is_some_and(|c| c.eq_ignore_ascii_case("Overlaps"));
+    let descending = param("sortOrder").is_some_and(|o| o.eq_ignore_ascii_case("desc"));
+    let (page_size, page_number) = match (
+        int_param(&params, "pageSize", 25),
+        int_param(&params, "pageNumber", 1),
+    ) {
+        (Ok(size), Ok(number)) => (size, number),
+        (Err(response), _) | (_, Err(response)) => return *response,
+    };
+    if !(1..=100).contains(&page_size) {
+        return bad_request("pageSize must be between 1 and 100.");
+    }
+    if page_number < 1 {
+        return bad_request("pageNumber must be 1 or greater.");
+    }
+
+    let mut matching: Vec<(DateTime<Utc>, CoachingAppointment)> = state.with(|s| {
+        s.coaching
+            .iter()
+            .filter(|a| {
+                user_ids
+                    .iter()
+                    .any(|u| relationships.iter().any(|r| related(a, u, r)))
+            })
+            .filter(|a| {
+                facilitator_ids.is_empty()
+                    || a.facilitator_id
+                        .as_ref()
+                        .is_some_and(|f| facilitator_ids.contains(f))
+            })
+            // Every recorded appointment stays Scheduled.
+            .filter(|_| statuses.is_empty() || statuses.iter().any(|s| s == "Scheduled"))
+            .map(|a| (stored_start(a), a.clone()))
+            .collect()
+    });
+    if let Some((start, end)) = window {
+        matching.retain(|(begins, a)| {
+            if overlaps {
+                let ends = chrono::Duration::try_minutes(a.length_in_minutes)
+                    .and_then(|length| begins.checked_add_signed(length));
+                *begins < end && ends.is_none_or(|ends| ends > start)
+            } else {
+                start <= *begins && *begins < end
+            }
+        });
+    }
+    matching.sort_by(|(x, a), (y, b)| x.cmp(y).then_with(|| a.id.cmp(&b.id)));
+    if descending {
+        matching.reverse();
+    }
+    let total = matching.len();
+    let size = page_size as usize;
+    let page_count = total.div_ceil(size);
+    let entities: Vec<Value> = matching
+        .iter()
+        .skip((page_number as usize - 1) * size)
+        .take(size)
+        .map(|(_, a)| stored_appointment(a))
+        .collect();
+
+    // Page links repeat the caller's filters as sent.
+    let filters: String = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            !pair.is_empty() && key != "pageSize" && key != "pageNumber"
+        })
+        .map(|pair| format!("{pair}&"))
+        .collect();
+    let uri = |page: usize| {
+        format!("/api/v2/coaching/appointments?{filters}pageSize={page_size}&pageNumber={page}")
+    };
+    let number = page_number as usize;
+    let mut body = json!({
+        "entities": entities,
+        "pageSize": page_size,
+        "pageNumber": page_number,
+        "total": total,
+        "pageCount": page_count,
+        "firstUri": uri(1),
+        "selfUri": uri(number),
+        "lastUri": uri(page_count.max(1)),
+    });
+    if let Some(map) = body.as_object_mut() {
+        if number < page_count {
+            map.insert("nextUri".to_owned(), json!(uri(number + 1)));
+        }
+        if number > 1 {
+            map.insert("previousUri".to_owned(), json!(uri(number - 1)));
+        }
+    }
+    Json(body).into_response()
 }

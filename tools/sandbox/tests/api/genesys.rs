@@ -653,3 +653,141 @@ async fn coaching_appointments_validate_and_record() -> TestResult {
     app.sandbox.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn coaching_appointments_are_listed_by_user_facilitator_and_interval() -> TestResult {
+    let app = spawn_sandbox(Seed::Demo).await?;
+    let token = app.token().await?;
+    let url = format!("{}/api/v2/coaching/appointments", app.base);
+    let mut ids = Vec::new();
+    for (attendee, facilitator, start) in [
+        (
+            demo::AGENT_PRIYA_ID,
+            demo::SUPERVISOR_MARIA_ID,
+            "2030-01-15T09:30:45Z",
+        ),
+        (
+            demo::AGENT_PRIYA_ID,
+            demo::SUPERVISOR_MARIA_ID,
+            "2030-01-16T09:00:00Z",
+        ),
+        (
+            demo::AGENT_PRIYA_ID,
+            demo::SUPERVISOR_JAMES_ID,
+            "2030-01-15T11:00:00Z",
+        ),
+        (
+            demo::AGENT_TOM_ID,
+            demo::SUPERVISOR_MARIA_ID,
+            "2030-01-15T12:00:00Z",
+        ),
+        (
+            demo::AGENT_PRIYA_ID,
+            demo::SUPERVISOR_MARIA_ID,
+            "2030-01-20T09:00:00Z",
+        ),
+    ] {
+        let created = app
+            .client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&json!({
+                "name": "Coaching", "description": format!("Ref: {start}"), "dateStart": start,
+                "lengthInMinutes": 30, "facilitatorId": facilitator, "attendeeIds": [attendee],
+            }))
+            .send()
+            .await?;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let body: Value = created.json().await?;
+        ids.push(body["id"].as_str().ok_or("no id")?.to_owned());
+    }
+
+    // Priya with Maria, from the 15th to the 20th (excluded): two, one a page.
+    let filters = format!(
+        "userIds={}&facilitatorIds={}&interval=2030-01-15T00:00:00Z%2F2030-01-20T09:00:00Z",
+        demo::AGENT_PRIYA_ID,
+        demo::SUPERVISOR_MARIA_ID
+    );
+    let first: Value = app
+        .genesys_get(
+            &token,
+            &format!("/api/v2/coaching/appointments?{filters}&pageSize=1"),
+        )
+        .await?
+        .json()
+        .await?;
+    assert_eq!(first["total"], 2);
+    assert_eq!(first["pageCount"], 2);
+    assert_eq!(first["pageNumber"], 1);
+    let entity = &first["entities"][0];
+    assert_eq!(entity["id"], ids[0].as_str());
+    assert_eq!(entity["description"], "Ref: 2030-01-15T09:30:45Z");
+    assert_eq!(entity["dateStart"], "2030-01-15T09:30:00.000Z");
+    assert_eq!(entity["facilitator"]["id"], demo::SUPERVISOR_MARIA_ID);
+    assert_eq!(entity["attendees"][0]["id"], demo::AGENT_PRIYA_ID);
+    let next = first["nextUri"].as_str().ok_or("no nextUri")?;
+    assert!(
+        next.contains("interval=") && next.ends_with("pageNumber=2"),
+        "{next}"
+    );
+    let second: Value = app.genesys_get(&token, next).await?.json().await?;
+    assert_eq!(second["entities"][0]["id"], ids[1].as_str());
+    assert!(second.get("nextUri").is_none());
+
+    // A facilitator matches too, unless relationships narrows it to attendees.
+    let as_user = |relationships: &str| {
+        format!(
+            "/api/v2/coaching/appointments?userIds={}{relationships}",
+            demo::SUPERVISOR_MARIA_ID
+        )
+    };
+    let all: Value = app.genesys_get(&token, &as_user("")).await?.json().await?;
+    assert_eq!(all["total"], 4);
+    let attending: Value = app
+        .genesys_get(&token, &as_user("&relationships=Attendee"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(attending["total"], 0);
+
+    let missing = app
+        .genesys_get(&token, "/api/v2/coaching/appointments")
+        .await?;
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    let bad_interval = app
+        .genesys_get(&token, &as_user("&interval=tomorrow"))
+        .await?;
+    assert_eq!(bad_interval.status(), StatusCode::BAD_REQUEST);
+    let unauthorized = app.genesys_get("not-a-token", &as_user("")).await?;
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+
+    // Faults on the Genesys API hit the listing like any other route.
+    let state = app.sandbox.state();
+    state.fail_next(Route::GenesysApi, Fault::rate_limited(1, 1));
+    state.fail_next(Route::Genesys, Fault::status(503, 1));
+    let limited = app.genesys_get(&token, &as_user("")).await?;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        limited
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(
+        app.genesys_get(&token, &as_user("")).await?.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.genesys_get(&token, &as_user("")).await?.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        state
+            .genesys_calls()
+            .get("GET /api/v2/coaching/appointments"),
+        Some(&10)
+    );
+    app.sandbox.shutdown().await;
+    Ok(())
+}

@@ -5,5 +5,6 @@ mod control;
 mod genesys;
 mod helpers;
 mod slack;
+mod slack_history;
 mod smtp;
 mod teams;
