@@ -336,6 +336,12 @@ pub struct DeliveryIntent {
     pub attempt_key: String,
     /// First attempt, epoch milliseconds.
     pub started_at: i64,
+    /// The instance that claimed it.
+    #[serde(default)]
+    pub owner: String,
+    /// When it was claimed, epoch milliseconds.
+    #[serde(default)]
+    pub claimed_at: i64,
 }
 
 impl Contract for DeliveryIntent {

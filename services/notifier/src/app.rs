@@ -164,6 +164,13 @@ pub async fn start_with_clock(
         channels,
         ledger: Arc::clone(&ledger),
         intents,
+        // A static member restarted is the same owner; anything else is new.
+        owner: config
+            .kafka
+            .group_instance_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        lease: config.delivery_lease,
         retry: config.retry.clone(),
         topology: topology.clone(),
         clock,

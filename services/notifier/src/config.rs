@@ -34,6 +34,14 @@ pub struct NotifierConfig {
     pub templates_dir: Option<PathBuf>,
     /// Retries of transient delivery failures.
     pub retry: RetrySettings,
+    /// How long a delivery another notifier instance claimed is left to it
+    /// (`30s`): during a rebalance an alert can reach this instance while the
+    /// previous owner of its partition is still sending it. Longer than a
+    /// channel call may take once begun (request timeouts, Slack pacing).
+    /// With `GROUP_INSTANCE_ID` set, a restarted instance is the same owner
+    /// and resumes its own deliveries at once.
+    #[serde(with = "humantime_serde")]
+    pub delivery_lease: Duration,
     /// How long an output may wait for Kafka's acknowledgement before the
     /// notifier stops (and, restarted, reprocesses from the stored offset).
     #[serde(with = "humantime_serde")]
@@ -81,6 +89,7 @@ impl Default for NotifierConfig {
             genesys: GenesysConfig::default(),
             templates_dir: None,
             retry: RetrySettings::default(),
+            delivery_lease: Duration::from_secs(30),
             delivery_timeout: Duration::from_secs(120),
             ops_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
             shutdown_timeout: Duration::from_secs(30),

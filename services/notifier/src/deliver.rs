@@ -44,6 +44,10 @@ pub struct Delivery {
     pub ledger: Arc<DeliveryLedger>,
     /// Which deliveries were begun and not yet settled.
     pub intents: Arc<DeliveryIntents>,
+    /// This instance, as intents name their owner.
+    pub owner: String,
+    /// How long another instance's claim on a delivery is left to it.
+    pub lease: Duration,
     /// Retry policy.
     pub retry: RetrySettings,
     /// Topic names.
@@ -87,6 +91,33 @@ impl Delivery {
         })
     }
 
+    /// Runs one call to `target`'s channel in a client span named
+    /// `{verb} {channel}`, and counts it.
+    async fn observed<T>(
+        &self,
+        verb: &str,
+        alert: &EnrichedAlert,
+        target: &NotificationTarget,
+        call: impl Future<Output = Result<T, DeliveryError>>,
+    ) -> Result<T, DeliveryError> {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "channel call",
+            otel.name = %format!("{verb} {}", target.channel),
+            otel.kind = "client",
+            alert_id = %alert.alert_id,
+            revision = alert.revision,
+            destination = %target.key(),
+        );
+        let result = call.instrument(span).await;
+        metrics::external_call(
+            external_system(target),
+            call_outcome(&result),
+            started.elapsed(),
+        );
+        result
+    }
+
     /// Sends to the channel.
     async fn attempt(
         &self,
@@ -95,25 +126,9 @@ impl Delivery {
         attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         let channel = self.channel(&pending.target)?;
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            "deliver",
-            otel.name = %format!("deliver {}", pending.target.channel),
-            otel.kind = "client",
-            alert_id = %alert.alert_id,
-            revision = alert.revision,
-            destination = %pending.target.key(),
-        );
-        let result = channel
-            .deliver(alert, &pending.target, pending.previous.as_ref(), attempt)
-            .instrument(span)
-            .await;
-        metrics::external_call(
-            external_system(&pending.target),
-            call_outcome(&result),
-            started.elapsed(),
-        );
-        result
+        let previous = pending.previous.as_ref();
+        let call = channel.deliver(alert, &pending.target, previous, attempt);
+        self.observed("deliver", alert, &pending.target, call).await
     }
 
     /// Reads the channel back for an earlier attempt, and sends only if it
@@ -125,24 +140,9 @@ impl Delivery {
         attempt: &Attempt,
     ) -> Result<Delivered, DeliveryError> {
         let channel = self.channel(&pending.target)?;
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            "find delivery",
-            otel.name = %format!("find {}", pending.target.channel),
-            otel.kind = "client",
-            alert_id = %alert.alert_id,
-            revision = alert.revision,
-            destination = %pending.target.key(),
-        );
-        let found = channel
-            .find(alert, &pending.target, pending.previous.as_ref(), attempt)
-            .instrument(span)
-            .await;
-        metrics::external_call(
-            external_system(&pending.target),
-            call_outcome(&found),
-            started.elapsed(),
-        );
+        let previous = pending.previous.as_ref();
+        let call = channel.find(alert, &pending.target, previous, attempt);
+        let found = self.observed("find", alert, &pending.target, call).await;
         let found = match found {
             // A channel that cannot be read (a missing scope or permission)
             // must not cost the alert: send again, at least once.
@@ -165,8 +165,8 @@ impl Delivery {
         }
     }
 
-    /// Writes the intent and waits for its acknowledgement: nothing is sent
-    /// before the intent is durable.
+    /// Writes the intent (or a claim on another instance's) and waits for
+    /// its acknowledgement: nothing is sent before the intent is durable.
     async fn begin(&self, intent: DeliveryIntent) -> Result<Attempt, StageError> {
         let topic = self.topology.topic(&topics::DELIVERY_INTENTS);
         let key = DeliveryRecord::key_for(&intent.alert_id, &intent.target);
@@ -196,6 +196,37 @@ impl Delivery {
         {
             tracing::debug!(%error, "intent tombstone not queued");
         }
+    }
+
+    /// Gives up this instance's claim on a delivery that waits for a retry:
+    /// nobody is sending it meanwhile, so whichever instance takes the retry
+    /// reads the channel back at once instead of waiting out the lease. Not
+    /// waited for: a claim left in place only makes that instance wait.
+    async fn release_intent(&self, alert: &EnrichedAlert, target: &NotificationTarget) {
+        let Some(intent) = self
+            .intents
+            .get(&alert.alert_id, target)
+            .filter(|intent| intent.revision == alert.revision && intent.owner == self.owner)
+        else {
+            return;
+        };
+        let released = DeliveryIntent {
+            owner: String::new(),
+            claimed_at: 0,
+            ..intent
+        };
+        let topic = self.topology.topic(&topics::DELIVERY_INTENTS);
+        let key = DeliveryRecord::key_for(&released.alert_id, target);
+        match self.codec.encode(&topic, &released).await {
+            Ok(payload) => {
+                let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+                if let Err((error, _)) = self.writer.send_result(record) {
+                    tracing::debug!(%error, "intent release not queued");
+                }
+            }
+            Err(error) => tracing::debug!(%error, "intent release not encoded"),
+        }
+        self.intents.record(released);
     }
 
     /// Fetches the schemas of the records that settle a delivery, once,
@@ -270,12 +301,24 @@ impl Delivery {
         input: &InputRecord<'_>,
     ) -> Result<Option<OutputRecord>, StageError> {
         let begun = self.intents.get(&alert.alert_id, &pending.target);
-        let result = match start(alert, &pending.target, begun, (self.clock)()) {
+        let now = (self.clock)();
+        let result = match start(alert, &pending.target, begun, &self.owner, self.lease, now) {
             Start::Fresh(intent) => {
                 let attempt = self.begin(intent).await?;
                 self.attempt(alert, pending, &attempt).await
             }
             Start::Resume(attempt) => self.resume(alert, pending, &attempt).await,
+            Start::TakeOver(intent) => {
+                let attempt = self.begin(intent).await?;
+                self.resume(alert, pending, &attempt).await
+            }
+            Start::Wait(wait) => {
+                return Err(StageError::Retriable(format!(
+                    "another notifier began delivering to {} and may still be at it; its claim \
+                     lasts {wait:?} more",
+                    pending.target.key()
+                )));
+            }
         };
         let now = (self.clock)();
         let key = survey_contracts::DeliveryRecord::key_for(&alert.alert_id, &pending.target);
@@ -298,6 +341,7 @@ impl Delivery {
             }
             AttemptOutcome::Retry(retry) => {
                 tracing::warn!(alert_id = %alert.alert_id, destination = %pending.target.key(), attempt, error = %retry.last_error, "delivery will be retried");
+                self.release_intent(alert, &pending.target).await;
                 Some(
                     self.record(&topics::DELIVERY_RETRIES, &key, &retry, input)
                         .await?,
@@ -305,6 +349,7 @@ impl Delivery {
             }
             AttemptOutcome::GiveUp { code, reason } => {
                 tracing::error!(alert_id = %alert.alert_id, destination = %pending.target.key(), code, %reason, "delivery dead-lettered");
+                self.settle_intent(&key);
                 let dlq = self.topology.topic(&topics::NOTIFIER_DLQ);
                 let mut record = dead_letter(input, &dlq, "notifier", code, &reason);
                 record.key = key.into_bytes();

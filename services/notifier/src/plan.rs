@@ -45,25 +45,55 @@ pub enum Start {
     /// Nothing was tried yet: write the intent, and send once it is
     /// acknowledged.
     Fresh(DeliveryIntent),
-    /// An earlier attempt may have reached the channel (the notifier
-    /// stopped, or the channel failed or timed out after taking it): read
-    /// the channel back before sending again, under the same key.
+    /// This instance tried before and may have reached the channel (it
+    /// stopped, or the channel failed or timed out after taking the
+    /// message): read the channel back before sending again, under the same
+    /// key.
     Resume(Attempt),
+    /// Another instance's claim ran out, or nobody holds it (released while
+    /// it waits for a retry): write the claim (same key and first start),
+    /// then read the channel back.
+    TakeOver(DeliveryIntent),
+    /// Another instance claimed it within the lease and may still be
+    /// sending (a rebalance handed this input over mid-delivery): try again
+    /// after the wait, by when its ledger record has most likely arrived.
+    Wait(Duration),
 }
 
-/// Begins delivering `alert` to `target`, given the intent already recorded
-/// for that target, if any.
+/// Begins delivering `alert` to `target` as `owner`, given the intent
+/// already recorded for that target, if any. Another owner's claim is left
+/// alone for `lease`.
 pub fn start(
     alert: &EnrichedAlert,
     target: &NotificationTarget,
     begun: Option<DeliveryIntent>,
+    owner: &str,
+    lease: Duration,
     now: i64,
 ) -> Start {
     match begun {
-        Some(intent) if intent.revision == alert.revision => Start::Resume(Attempt {
-            key: intent.attempt_key,
-            started_at: intent.started_at,
-        }),
+        Some(intent) if intent.revision == alert.revision && intent.owner == owner => {
+            Start::Resume(Attempt {
+                key: intent.attempt_key,
+                started_at: intent.started_at,
+            })
+        }
+        Some(intent) if intent.revision == alert.revision => {
+            let lease_ends = intent
+                .claimed_at
+                .saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+            if now < lease_ends && !intent.owner.is_empty() {
+                Start::Wait(Duration::from_millis(
+                    u64::try_from(lease_ends - now).unwrap_or(0),
+                ))
+            } else {
+                Start::TakeOver(DeliveryIntent {
+                    owner: owner.to_owned(),
+                    claimed_at: now,
+                    ..intent
+                })
+            }
+        }
         _ => {
             let attempt = Attempt::new(&alert.alert_id, alert.revision, target, now);
             Start::Fresh(DeliveryIntent {
@@ -72,6 +102,8 @@ pub fn start(
                 revision: alert.revision,
                 attempt_key: attempt.key,
                 started_at: now,
+                owner: owner.to_owned(),
+                claimed_at: now,
             })
         }
     }
@@ -272,27 +304,88 @@ mod tests {
     #[test]
     fn a_delivery_resumes_only_the_revision_it_began() {
         let target = NotificationTarget::new("email", "x@example.com");
-        let Start::Fresh(intent) = start(&alert(1), &target, None, 1_000) else {
+        let lease = Duration::from_secs(30);
+        let Start::Fresh(intent) = start(&alert(1), &target, None, "n-0", lease, 1_000) else {
             panic!("nothing was begun, yet it resumes");
         };
         assert_eq!(
             (intent.revision, intent.started_at, intent.attempt_key.len()),
             (1, 1_000, 32)
         );
+        assert_eq!((intent.owner.as_str(), intent.claimed_at), ("n-0", 1_000));
         // After a restart, the same revision keeps its key and first start.
         assert_eq!(
-            start(&alert(1), &target, Some(intent.clone()), 9_000),
+            start(
+                &alert(1),
+                &target,
+                Some(intent.clone()),
+                "n-0",
+                lease,
+                9_000
+            ),
             Start::Resume(Attempt {
                 key: intent.attempt_key.clone(),
                 started_at: 1_000,
             })
         );
         // A later revision is a new delivery with a key of its own.
-        let Start::Fresh(next) = start(&alert(2), &target, Some(intent.clone()), 9_000) else {
+        let Start::Fresh(next) = start(
+            &alert(2),
+            &target,
+            Some(intent.clone()),
+            "n-0",
+            lease,
+            9_000,
+        ) else {
             panic!("revision 2 resumed revision 1");
         };
         assert_ne!(next.attempt_key, intent.attempt_key);
         assert_eq!(next.started_at, 9_000);
+    }
+
+    #[test]
+    fn another_instances_claim_is_left_to_it_until_the_lease_ends() {
+        let target = NotificationTarget::new("slack", "#b");
+        let lease = Duration::from_secs(30);
+        let Start::Fresh(theirs) = start(&alert(1), &target, None, "n-0", lease, 1_000) else {
+            panic!("nothing was begun, yet it resumes");
+        };
+        assert_eq!(
+            start(
+                &alert(1),
+                &target,
+                Some(theirs.clone()),
+                "n-1",
+                lease,
+                21_000
+            ),
+            Start::Wait(Duration::from_secs(10))
+        );
+        let Start::TakeOver(ours) = start(
+            &alert(1),
+            &target,
+            Some(theirs.clone()),
+            "n-1",
+            lease,
+            31_000,
+        ) else {
+            panic!("the lease ran out, yet it waits");
+        };
+        assert_eq!(
+            (ours.owner.as_str(), ours.claimed_at, ours.started_at),
+            ("n-1", 31_000, 1_000)
+        );
+        assert_eq!(ours.attempt_key, theirs.attempt_key);
+        // Released for a retry: anyone takes it at once.
+        let released = DeliveryIntent {
+            owner: String::new(),
+            claimed_at: 0,
+            ..theirs
+        };
+        assert!(matches!(
+            start(&alert(1), &target, Some(released), "n-1", lease, 2_000),
+            Start::TakeOver(_)
+        ));
     }
 
     #[test]

@@ -382,6 +382,45 @@ fn killed_between(
         .any(|&kill| kill >= first - in_flight && kill <= again && kill - first <= window)
 }
 
+/// How often the notifier read a channel back before sending again, counted from the
+/// requests the sandbox answered (`GET /sandbox/requests`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadBacks {
+    /// Slack `conversations.history` calls.
+    pub slack: usize,
+    /// Microsoft Graph channel-message listings.
+    pub teams: usize,
+    /// Genesys coaching appointment listings.
+    pub coaching: usize,
+}
+
+/// Counts the read-backs among `requests`.
+pub fn read_backs(requests: &Value) -> ReadBacks {
+    let mut counts = ReadBacks::default();
+    let list = requests
+        .get("requests")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for request in list {
+        if request.get("method").and_then(Value::as_str) != Some("GET") {
+            continue;
+        }
+        let path = request
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let path = path.split('?').next().unwrap_or_default();
+        if path.ends_with("/conversations.history") {
+            counts.slack += 1;
+        } else if path.starts_with("/teams/graph/") && path.ends_with("/messages") {
+            counts.teams += 1;
+        } else if path == "/api/v2/coaching/appointments" {
+            counts.coaching += 1;
+        }
+    }
+    counts
+}
+
 /// `HH:MM:SS.mmm`.
 fn clock(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "?".to_owned(), |t| t.format("%H:%M:%S%.3f").to_string())
@@ -444,6 +483,26 @@ mod tests {
         assert_eq!(record.unattributed.len(), 2);
         assert_eq!(record.discarded_emails, 1);
         assert!(record.deliveries.iter().all(|d| d.survey == "fxr-8"));
+    }
+
+    #[test]
+    fn read_backs_are_counted_per_channel() {
+        let requests = json!({"requests": [
+            {"method": "GET", "path": "/api/conversations.history?channel=C1&oldest=1"},
+            {"method": "POST", "path": "/api/conversations.history"},
+            {"method": "POST", "path": "/api/chat.postMessage"},
+            {"method": "GET", "path": "/teams/graph/v1.0/teams/team-billing/channels/19:billing@thread.tacv2/messages?$top=50"},
+            {"method": "GET", "path": "/api/v2/coaching/appointments?userIds=u"},
+            {"method": "GET", "path": "/api/v2/coaching/appointments/a-1"},
+        ]});
+        assert_eq!(
+            read_backs(&requests),
+            ReadBacks {
+                slack: 1,
+                teams: 1,
+                coaching: 1
+            }
+        );
     }
 
     #[test]

@@ -188,6 +188,7 @@ pub async fn run(options: Options) -> Result<bool> {
         last = now;
     }
     let evaluation = evaluate(&sent, &phases, &sandbox.deliveries().await?, &prefix);
+    let read_backs = check::read_backs(&sandbox.requests().await?);
     supervisor.abort();
 
     let mut exits = Vec::new();
@@ -210,7 +211,8 @@ pub async fn run(options: Options) -> Result<bool> {
         "{} unique surveys ({} actionable), {} webhook posts answered 2xx, {} answered 5xx and {} refused \
          or timed out (each retried until 2xx), over {:.0} s; the sinks had everything {:.0} s after the load \
          stopped. Service exits nobody asked for (restarted at once): {}. Services that missed the SIGTERM \
-         deadline at the end: {}.",
+         deadline at the end: {}. Channels read back before a delivery was tried again: Slack \
+         `conversations.history` {}, Teams Graph channel messages {}, Genesys coaching appointments {}.",
         evaluation.total.surveys,
         evaluation.total.actionable,
         evaluation.total.accepted_posts,
@@ -230,6 +232,9 @@ pub async fn run(options: Options) -> Result<bool> {
         } else {
             stopped.join(", ")
         },
+        read_backs.slack,
+        read_backs.teams,
+        read_backs.coaching,
     );
     let passed = evaluation.passed();
     println!(

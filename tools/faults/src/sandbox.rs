@@ -151,6 +151,17 @@ impl SandboxProcess {
         response.json().await.context("reading the deliveries")
     }
 
+    /// Every request the fakes answered, as `GET /sandbox/requests` shows it.
+    pub async fn requests(&self) -> Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}/sandbox/requests", self.base_url))
+            .send()
+            .await
+            .context("GET /sandbox/requests")?;
+        response.json().await.context("reading the requests")
+    }
+
     /// Stops it.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();

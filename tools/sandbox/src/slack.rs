@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -38,8 +38,8 @@ pub(crate) fn router(state: SandboxState) -> Router {
     Router::new()
         .route("/api/chat.postMessage", post(post_message))
         .route("/api/chat.update", post(update))
-        .route("/api/conversations.list", get(list).post(list))
-        .route("/api/conversations.history", get(history).post(history))
+        .route("/api/conversations.list", read_method(list))
+        .route("/api/conversations.history", read_method(history))
         .route("/api/{method}", post(unknown_method).get(unknown_method))
         .with_state(state)
 }
@@ -348,36 +348,52 @@ fn decode_cursor(cursor: &str, prefix: &str) -> Option<String> {
     text.strip_prefix(prefix).map(str::to_owned)
 }
 
-/// `GET|POST /api/conversations.list`.
-async fn list(
-    State(state): State<SandboxState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let call = match read_args(&headers, query.as_deref(), &body) {
-        Ok(call) => call,
-        Err(code) => return slack_error(code),
+/// The `cursor` argument, made with `prefix` and read by `parse`; `None`
+/// on the first page.
+fn cursor_arg<T>(
+    call: &Map<String, Value>,
+    prefix: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, &'static str> {
+    arg(call, "cursor")
+        .map(|cursor| {
+            decode_cursor(&cursor, prefix)
+                .and_then(|text| parse(&text))
+                .ok_or("invalid_cursor")
+        })
+        .transpose()
+}
+
+/// What a read method answers for its arguments, or Slack's error code.
+type ReadAnswer = fn(&SandboxState, &Map<String, Value>) -> Result<Value, &'static str>;
+
+/// `GET|POST` of a read method: the arguments as [`read_args`] reads them,
+/// answered by `answer`.
+fn read_method(answer: ReadAnswer) -> MethodRouter<SandboxState> {
+    let handler = move |State(state): State<SandboxState>,
+                        headers: HeaderMap,
+                        RawQuery(query): RawQuery,
+                        body: Bytes| async move {
+        match read_args(&headers, query.as_deref(), &body).and_then(|call| answer(&state, &call)) {
+            Ok(answer) => Json(answer).into_response(),
+            Err(code) => slack_error(code),
+        }
     };
-    let types = arg(&call, "types").unwrap_or_else(|| "public_channel".to_owned());
+    get(handler).post(handler)
+}
+
+/// `conversations.list`: a page of the channels.
+fn list(state: &SandboxState, call: &Map<String, Value>) -> Result<Value, &'static str> {
+    let types = arg(call, "types").unwrap_or_else(|| "public_channel".to_owned());
     let types: Vec<&str> = types.split(',').map(str::trim).collect();
     if !types
         .iter()
         .all(|t| matches!(*t, "public_channel" | "private_channel" | "mpim" | "im"))
     {
-        return slack_error("invalid_types");
+        return Err("invalid_types");
     }
-    let limit = match page_limit(&call) {
-        Ok(limit) => limit,
-        Err(code) => return slack_error(code),
-    };
-    let offset = match arg(&call, "cursor") {
-        None => 0,
-        Some(cursor) => match decode_cursor(&cursor, "offset:").and_then(|n| n.parse().ok()) {
-            Some(offset) => offset,
-            None => return slack_error("invalid_cursor"),
-        },
-    };
+    let limit = page_limit(call)?;
+    let offset = cursor_arg(call, "offset:", |n| n.parse().ok())?.unwrap_or(0);
     // Every sandbox channel is public.
     let channels: Vec<(String, String)> = if types.contains(&"public_channel") {
         state.with(|s| {
@@ -415,12 +431,11 @@ async fn list(
     } else {
         String::new()
     };
-    Json(json!({
+    Ok(json!({
         "ok": true,
         "channels": page,
         "response_metadata": { "next_cursor": next_cursor },
     }))
-    .into_response()
 }
 
 /// The channel's top-level messages as they read now, newest first; thread
@@ -453,54 +468,28 @@ fn channel_messages(s: &Inner, channel_id: &str, with_metadata: bool) -> Vec<(Ts
     messages
 }
 
-/// `GET|POST /api/conversations.history`.
-async fn history(
-    State(state): State<SandboxState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    let call = match read_args(&headers, query.as_deref(), &body) {
-        Ok(call) => call,
-        Err(code) => return slack_error(code),
-    };
-    let Some(channel) = string_field(&call, "channel") else {
-        return slack_error("channel_not_found");
-    };
-    let bound = |name: &str, error: &'static str| match arg(&call, name) {
+/// `conversations.history`: a page of a channel's messages.
+fn history(state: &SandboxState, call: &Map<String, Value>) -> Result<Value, &'static str> {
+    let channel = string_field(call, "channel").ok_or("channel_not_found")?;
+    let bound = |name: &str, error: &'static str| match arg(call, name) {
         None => Ok(None),
         Some(text) => parse_ts(&text).map(Some).ok_or(error),
     };
-    let (oldest, latest) = match (
-        bound("oldest", "invalid_ts_oldest"),
-        bound("latest", "invalid_ts_latest"),
-    ) {
-        (Ok(oldest), Ok(latest)) => (oldest, latest),
-        (Err(code), _) | (_, Err(code)) => return slack_error(code),
-    };
-    let inclusive = flag(&call, "inclusive");
-    let limit = match page_limit(&call) {
-        Ok(limit) => limit,
-        Err(code) => return slack_error(code),
-    };
+    let oldest = bound("oldest", "invalid_ts_oldest")?;
+    let latest = bound("latest", "invalid_ts_latest")?;
+    let inclusive = flag(call, "inclusive");
+    let limit = page_limit(call)?;
     // The cursor names the first message of the next page.
-    let from = match arg(&call, "cursor") {
-        None => None,
-        Some(cursor) => match decode_cursor(&cursor, "next_ts:").and_then(|ts| parse_ts(&ts)) {
-            Some(from) => Some(from),
-            None => return slack_error("invalid_cursor"),
-        },
-    };
-    let with_metadata = flag(&call, "include_all_metadata");
-    let found = state.with(|s| match s.slack_channel(&channel) {
-        ChannelLookup::Found(id) if is_channel_id(&channel) => {
-            Some(channel_messages(s, &id, with_metadata))
-        }
-        _ => None,
-    });
-    let Some(messages) = found else {
-        return slack_error("channel_not_found");
-    };
+    let from = cursor_arg(call, "next_ts:", parse_ts)?;
+    let with_metadata = flag(call, "include_all_metadata");
+    let messages = state
+        .with(|s| match s.slack_channel(&channel) {
+            ChannelLookup::Found(id) if is_channel_id(&channel) => {
+                Some(channel_messages(s, &id, with_metadata))
+            }
+            _ => None,
+        })
+        .ok_or("channel_not_found")?;
     let after = |ts: &Ts| oldest.is_none_or(|o| *ts > o || (inclusive && *ts == o));
     let before = |ts: &Ts| latest.is_none_or(|l| *ts < l || (inclusive && *ts == l));
     let mut selected = messages
@@ -524,7 +513,7 @@ async fn history(
             json!({ "next_cursor": encode_cursor(&format!("next_ts:{secs}.{micros:06}")) }),
         );
     }
-    Json(answer).into_response()
+    Ok(answer)
 }
 
 #[cfg(test)]

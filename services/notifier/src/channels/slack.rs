@@ -238,21 +238,22 @@ impl SlackChannel {
         self.send(method, pace_key, request).await
     }
 
-    /// Calls the read method `method` with `args` in the query string,
-    /// paced per method.
+    /// Reads the page at `cursor` (the first when `None`) of the read
+    /// method `method`, with `args` in the query string, paced per method.
     async fn read<T: DeserializeOwned>(
         &self,
         method: &str,
         args: &[(&str, &str)],
-    ) -> Result<T, CallError> {
-        let mut url =
-            reqwest::Url::parse(&format!("{}/{method}", self.api_url)).map_err(|error| {
-                CallError::Other(DeliveryError::permanent(format!(
-                    "Slack {method} URL: {error}"
-                )))
-            })?;
-        url.query_pairs_mut().extend_pairs(args);
-        self.send(method, method, self.http.get(url)).await
+        cursor: Option<&str>,
+    ) -> Result<T, DeliveryError> {
+        let mut url = reqwest::Url::parse(&format!("{}/{method}", self.api_url))
+            .map_err(|error| DeliveryError::permanent(format!("Slack {method} URL: {error}")))?;
+        url.query_pairs_mut()
+            .extend_pairs(args)
+            .extend_pairs(cursor.map(|cursor| ("cursor", cursor)));
+        self.send(method, method, self.http.get(url))
+            .await
+            .map_err(|error| error.into_delivery_error(method))
     }
 
     /// Sends `request` with the bot token after the wait for `pace_key`,
@@ -323,20 +324,16 @@ impl SlackChannel {
         if let Some(id) = self.known_ids().get(&name) {
             return Ok(Some(id.clone()));
         }
+        let args = [
+            ("types", "public_channel,private_channel"),
+            ("exclude_archived", "true"),
+            ("limit", LIST_LIMIT),
+        ];
         let mut cursor = None;
         loop {
-            let mut args = vec![
-                ("types", "public_channel,private_channel"),
-                ("exclude_archived", "true"),
-                ("limit", LIST_LIMIT),
-            ];
-            if let Some(cursor) = cursor.as_deref() {
-                args.push(("cursor", cursor));
-            }
             let page: Conversations = self
-                .read("conversations.list", &args)
-                .await
-                .map_err(|error| error.into_delivery_error("conversations.list"))?;
+                .read("conversations.list", &args, cursor.as_deref())
+                .await?;
             // Every name is kept: other targets' read-backs need no list.
             let mut known = self.known_ids();
             for channel in page.channels {
@@ -442,21 +439,17 @@ impl Channel for SlackChannel {
         let oldest = (attempt.started_at.div_euclid(1000) - LOOK_BACK_SECS)
             .max(0)
             .to_string();
+        let args = [
+            ("channel", channel.as_str()),
+            ("oldest", oldest.as_str()),
+            ("include_all_metadata", "true"),
+            ("limit", PAGE_LIMIT),
+        ];
         let mut cursor = None;
         for _ in 0..MAX_PAGES {
-            let mut args = vec![
-                ("channel", channel.as_str()),
-                ("oldest", oldest.as_str()),
-                ("include_all_metadata", "true"),
-                ("limit", PAGE_LIMIT),
-            ];
-            if let Some(cursor) = cursor.as_deref() {
-                args.push(("cursor", cursor));
-            }
             let page: History = self
-                .read("conversations.history", &args)
-                .await
-                .map_err(|error| error.into_delivery_error("conversations.history"))?;
+                .read("conversations.history", &args, cursor.as_deref())
+                .await?;
             if let Some(message) = page.messages.iter().find(|m| m.carries(&attempt.key)) {
                 let answer = SlackAnswer {
                     channel: Some(channel.clone()),

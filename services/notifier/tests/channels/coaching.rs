@@ -5,17 +5,16 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use survey_contracts::NotificationTarget;
+use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 use survey_genesys::{GenesysClient, GenesysConfig};
 use survey_notifier::channels::coaching::{CoachingChannel, CoachingSettings};
-use survey_notifier::channels::{Attempt, Channel, Delivered, Found};
-use survey_sandbox::{Sandbox, SandboxConfig, Seed};
+use survey_notifier::channels::{Attempt, Channel, Delivered, DeliveryError, Found};
 use wiremock::matchers::{bearer_token, body_json, method, path, query_param};
 use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 use crate::support::{
     AGENT_ID, CONVERSATION_ID, attempt, bot_recording_pending, expect_permanent, expect_transient,
-    human_agent_recording_ready, record, revised, unassigned_revision_2_unavailable,
+    human_agent_recording_ready, record, revised, sandbox, unassigned_revision_2_unavailable,
 };
 
 const FACILITATOR: &str = "9e1d2c3b-4a5f-4e6d-8c7b-6a5f4e3d2c1b";
@@ -68,6 +67,35 @@ fn target() -> NotificationTarget {
     NotificationTarget::new("coaching", FACILITATOR)
 }
 
+/// What the ledger keeps of [`APPOINTMENT`].
+fn appointment() -> Delivered {
+    Delivered {
+        external_id: Some(APPOINTMENT.to_owned()),
+        ..Delivered::default()
+    }
+}
+
+/// The ledger's record of an earlier revision of `alert` that created
+/// [`APPOINTMENT`].
+fn appointed(alert: &EnrichedAlert) -> DeliveryRecord {
+    let mut previous = record(alert, &target(), 1);
+    previous.external_id = Some(APPOINTMENT.to_owned());
+    previous
+}
+
+/// A first delivery of `alert` to [`FACILITATOR`].
+async fn deliver(
+    coaching: &CoachingChannel,
+    alert: &EnrichedAlert,
+) -> Result<Delivered, DeliveryError> {
+    coaching.deliver(alert, &target(), None, &attempt()).await
+}
+
+/// A read-back of the first delivery of `alert` to [`FACILITATOR`].
+async fn find(coaching: &CoachingChannel, alert: &EnrichedAlert) -> Result<Found, DeliveryError> {
+    coaching.find(alert, &target(), None, &attempt()).await
+}
+
 #[tokio::test]
 async fn an_appointment_is_created_for_the_agent_with_the_interaction_and_the_key() {
     let server = genesys().await;
@@ -96,8 +124,7 @@ async fn an_appointment_is_created_for_the_agent_with_the_interaction_and_the_ke
         .mount(&server)
         .await;
 
-    let delivered = channel(&server)
-        .deliver(&human_agent_recording_ready(), &target(), None, &attempt())
+    let delivered = deliver(&channel(&server), &human_agent_recording_ready())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delivered.external_id.as_deref(), Some(APPOINTMENT));
@@ -114,20 +141,11 @@ async fn a_later_revision_keeps_the_first_appointment() {
         .mount(&server)
         .await;
     let alert = revised(human_agent_recording_ready());
-    let mut previous = record(&alert, &target(), 1);
-    previous.external_id = Some(APPOINTMENT.to_owned());
 
     let delivered = channel(&server)
-        .deliver(&alert, &target(), Some(&previous), &attempt())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        delivered,
-        Delivered {
-            external_id: Some(APPOINTMENT.to_owned()),
-            ..Delivered::default()
-        }
-    );
+        .deliver(&alert, &target(), Some(&appointed(&alert)), &attempt())
+        .await;
+    assert_eq!(delivered, Ok(appointment()));
     server.verify().await;
 }
 
@@ -136,7 +154,7 @@ async fn bots_and_unassigned_interactions_have_no_one_to_coach() {
     let server = genesys().await;
     let coaching = channel(&server);
     for alert in [bot_recording_pending(), unassigned_revision_2_unavailable()] {
-        let reason = expect_permanent(coaching.deliver(&alert, &target(), None, &attempt()).await);
+        let reason = expect_permanent(deliver(&coaching, &alert).await);
         assert_eq!(reason, "no agent to coach");
     }
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(0));
@@ -161,8 +179,8 @@ async fn genesys_errors_are_sorted_by_the_clients_verdict() {
     let coaching = channel(&server);
     let alert = human_agent_recording_ready();
 
-    expect_transient(coaching.deliver(&alert, &target(), None, &attempt()).await);
-    let reason = expect_permanent(coaching.deliver(&alert, &target(), None, &attempt()).await);
+    expect_transient(deliver(&coaching, &alert).await);
+    let reason = expect_permanent(deliver(&coaching, &alert).await);
     assert!(reason.contains("403"), "{reason}");
 }
 
@@ -232,17 +250,8 @@ async fn find_recognises_the_appointment_with_the_key_on_a_later_page() {
         .mount(&server)
         .await;
 
-    let found = channel(&server)
-        .find(&human_agent_recording_ready(), &target(), None, &attempt())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        found,
-        Found::Delivered(Delivered {
-            external_id: Some(APPOINTMENT.to_owned()),
-            ..Delivered::default()
-        })
-    );
+    let found = find(&channel(&server), &human_agent_recording_ready()).await;
+    assert_eq!(found, Ok(Found::Delivered(appointment())));
     server.verify().await;
 }
 
@@ -262,11 +271,8 @@ async fn find_reports_absent_when_no_appointment_has_the_key() {
         .mount(&server)
         .await;
 
-    let found = channel(&server)
-        .find(&human_agent_recording_ready(), &target(), None, &attempt())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(found, Found::Absent);
+    let found = find(&channel(&server), &human_agent_recording_ready()).await;
+    assert_eq!(found, Ok(Found::Absent));
     server.verify().await;
 }
 
@@ -297,9 +303,9 @@ async fn find_sorts_genesys_errors_by_the_clients_verdict() {
 
     // Each transient error outlasts the client's two attempts.
     for _ in 0..2 {
-        expect_transient(coaching.find(&alert, &target(), None, &attempt()).await);
+        expect_transient(find(&coaching, &alert).await);
     }
-    let reason = expect_permanent(coaching.find(&alert, &target(), None, &attempt()).await);
+    let reason = expect_permanent(find(&coaching, &alert).await);
     assert!(reason.contains("403"), "{reason}");
     server.verify().await;
 }
@@ -309,40 +315,24 @@ async fn find_needs_an_agent_and_repeats_nothing_for_a_later_revision() {
     let server = genesys().await;
     let coaching = channel(&server);
     for alert in [bot_recording_pending(), unassigned_revision_2_unavailable()] {
-        let reason = expect_permanent(coaching.find(&alert, &target(), None, &attempt()).await);
+        let reason = expect_permanent(find(&coaching, &alert).await);
         assert_eq!(reason, "no agent to coach");
     }
     let alert = revised(human_agent_recording_ready());
-    let mut previous = record(&alert, &target(), 1);
-    previous.external_id = Some(APPOINTMENT.to_owned());
     let found = coaching
-        .find(&alert, &target(), Some(&previous), &attempt())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        found,
-        Found::Delivered(Delivered {
-            external_id: Some(APPOINTMENT.to_owned()),
-            ..Delivered::default()
-        })
-    );
+        .find(&alert, &target(), Some(&appointed(&alert)), &attempt())
+        .await;
+    assert_eq!(found, Ok(Found::Delivered(appointment())));
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(0));
 }
 
 #[tokio::test]
 async fn the_sandbox_lists_a_delivered_appointment_back_by_its_key() {
-    let sandbox = Sandbox::start(SandboxConfig {
-        seed: Seed::Empty,
-        quiet: true,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("sandbox: {e:#}"));
+    let sandbox = sandbox().await;
     let coaching = channel_at(&sandbox.base_url());
     let alert = human_agent_recording_ready();
 
-    let delivered = coaching
-        .deliver(&alert, &target(), None, &attempt())
+    let delivered = deliver(&coaching, &alert)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(delivered.external_id.is_some());
@@ -354,19 +344,15 @@ async fn the_sandbox_lists_a_delivered_appointment_back_by_its_key() {
         recorded[0].description
     );
 
-    let found = coaching
-        .find(&alert, &target(), None, &attempt())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(found, Found::Delivered(delivered));
+    assert_eq!(
+        find(&coaching, &alert).await,
+        Ok(Found::Delivered(delivered))
+    );
     let another = Attempt {
         key: "fedcba9876543210fedcba9876543210".to_owned(),
         ..attempt()
     };
-    let found = coaching
-        .find(&alert, &target(), None, &another)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(found, Found::Absent);
+    let found = coaching.find(&alert, &target(), None, &another).await;
+    assert_eq!(found, Ok(Found::Absent));
     sandbox.shutdown().await;
 }

@@ -5,22 +5,11 @@ use std::time::Duration;
 use survey_contracts::NotificationTarget;
 use survey_notifier::channels::email::{EmailChannel, EmailSettings};
 use survey_notifier::channels::{Attempt, Channel};
-use survey_sandbox::{Sandbox, SandboxConfig, Seed};
 
 use crate::support::{
     attempt, expect_permanent, expect_transient, human_agent_recording_ready, record, revised,
-    templates,
+    sandbox, templates,
 };
-
-async fn sandbox() -> Sandbox {
-    Sandbox::start(SandboxConfig {
-        seed: Seed::Empty,
-        quiet: true,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("sandbox: {e:#}"))
-}
 
 fn channel(port: u16) -> EmailChannel {
     EmailChannel::new(

@@ -4,18 +4,18 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use survey_contracts::NotificationTarget;
+use survey_contracts::{DeliveryRecord, EnrichedAlert, NotificationTarget};
 use survey_notifier::channels::slack::{SlackChannel, SlackSettings};
 use survey_notifier::channels::{Attempt, Channel, Delivered, DeliveryError, Found};
-use survey_sandbox::{Route, Sandbox, SandboxConfig, Seed};
+use survey_sandbox::Route;
 use wiremock::matchers::{
     bearer_token, body_partial_json, header, method, path, query_param, query_param_is_missing,
 };
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 use crate::support::{
     attempt, expect_permanent, expect_transient, human_agent_recording_ready, record, revised,
-    templates,
+    sandbox, templates,
 };
 
 const TOKEN: &str = "xoxb-test-token";
@@ -48,8 +48,36 @@ fn slack_error(code: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": code}))
 }
 
+/// HTTP 429 with `Retry-After: retry_after`, as Slack rate-limits.
+fn ratelimited(retry_after: &str) -> ResponseTemplate {
+    ResponseTemplate::new(429)
+        .insert_header("Retry-After", retry_after)
+        .set_body_json(json!({"ok": false, "error": "ratelimited"}))
+}
+
 fn target(address: &str) -> NotificationTarget {
     NotificationTarget::new("slack", address)
+}
+
+/// The ledger's record of revision 1 of `alert`, posted to `target` as
+/// message `1789380960.000100` in channel `C0BILLING`.
+fn posted_before(alert: &EnrichedAlert, target: &NotificationTarget) -> DeliveryRecord {
+    let mut previous = record(alert, target, 1);
+    previous.slack_channel = Some("C0BILLING".to_owned());
+    previous.slack_ts = Some("1789380960.000100".to_owned());
+    previous
+}
+
+/// A first delivery of [`human_agent_recording_ready`] to `address`.
+async fn deliver(slack: &SlackChannel, address: &str) -> Result<Delivered, DeliveryError> {
+    slack
+        .deliver(
+            &human_agent_recording_ready(),
+            &target(address),
+            None,
+            &attempt(),
+        )
+        .await
 }
 
 fn body(request: &Request) -> Value {
@@ -68,13 +96,7 @@ async fn a_new_alert_is_posted_with_blocks_and_the_bot_token() {
         .mount(&server)
         .await;
 
-    let delivered = channel(&server, Duration::ZERO)
-        .deliver(
-            &human_agent_recording_ready(),
-            &target("#cx-billing"),
-            None,
-            &attempt(),
-        )
+    let delivered = deliver(&channel(&server, Duration::ZERO), "#cx-billing")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(delivered.slack_channel.as_deref(), Some("C0BILLING"));
@@ -140,9 +162,7 @@ async fn a_later_revision_updates_the_posted_message() {
 
     let alert = revised(crate::support::bot_recording_pending());
     let target = target("#cx-billing");
-    let mut previous = record(&alert, &target, 1);
-    previous.slack_channel = Some("C0BILLING".to_owned());
-    previous.slack_ts = Some("1789380960.000100".to_owned());
+    let previous = posted_before(&alert, &target);
     let delivered = channel(&server, Duration::ZERO)
         .deliver(&alert, &target, Some(&previous), &attempt())
         .await
@@ -179,9 +199,7 @@ async fn an_update_of_a_deleted_message_posts_a_new_one() {
 
     let alert = revised(human_agent_recording_ready());
     let target = target("#cx-billing");
-    let mut previous = record(&alert, &target, 1);
-    previous.slack_channel = Some("C0BILLING".to_owned());
-    previous.slack_ts = Some("1789380960.000100".to_owned());
+    let previous = posted_before(&alert, &target);
     let delivered = channel(&server, Duration::ZERO)
         .deliver(&alert, &target, Some(&previous), &attempt())
         .await
@@ -206,28 +224,15 @@ async fn slack_application_errors_are_sorted() {
             .await;
     }
     let slack = channel(&server, Duration::ZERO);
-    let alert = human_agent_recording_ready();
 
-    let reason = expect_permanent(
-        slack
-            .deliver(&alert, &target("#gone"), None, &attempt())
-            .await,
-    );
+    let reason = expect_permanent(deliver(&slack, "#gone").await);
     assert!(reason.contains("channel_not_found"), "{reason}");
-    let reason = expect_permanent(
-        slack
-            .deliver(&alert, &target("#auth"), None, &attempt())
-            .await,
-    );
+    let reason = expect_permanent(deliver(&slack, "#auth").await);
     assert!(
         reason.contains("invalid_auth") && !reason.contains(TOKEN),
         "{reason}"
     );
-    let (reason, _) = expect_transient(
-        slack
-            .deliver(&alert, &target("#flaky"), None, &attempt())
-            .await,
-    );
+    let (reason, _) = expect_transient(deliver(&slack, "#flaky").await);
     assert!(reason.contains("internal_error"), "{reason}");
 }
 
@@ -236,23 +241,12 @@ async fn http_429_is_transient_with_the_servers_retry_after() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/chat.postMessage"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "2")
-                .set_body_json(json!({"ok": false, "error": "ratelimited"})),
-        )
+        .respond_with(ratelimited("2"))
         .expect(1)
         .mount(&server)
         .await;
 
-    let result = channel(&server, Duration::ZERO)
-        .deliver(
-            &human_agent_recording_ready(),
-            &target("#cx-billing"),
-            None,
-            &attempt(),
-        )
-        .await;
+    let result = deliver(&channel(&server, Duration::ZERO), "#cx-billing").await;
     let (_, retry_after) = expect_transient(result);
     assert_eq!(retry_after, Some(Duration::from_secs(2)));
     server.verify().await;
@@ -286,22 +280,9 @@ async fn server_errors_and_timeouts_are_transient_and_other_statuses_permanent()
         templates(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let alert = human_agent_recording_ready();
-    expect_transient(
-        slack
-            .deliver(&alert, &target("#down"), None, &attempt())
-            .await,
-    );
-    expect_transient(
-        slack
-            .deliver(&alert, &target("#slow"), None, &attempt())
-            .await,
-    );
-    expect_permanent(
-        slack
-            .deliver(&alert, &target("#odd"), None, &attempt())
-            .await,
-    );
+    expect_transient(deliver(&slack, "#down").await);
+    expect_transient(deliver(&slack, "#slow").await);
+    expect_permanent(deliver(&slack, "#odd").await);
 }
 
 #[tokio::test]
@@ -368,10 +349,24 @@ fn message(ts: &str, attempt_key: Option<&str>) -> Value {
     message
 }
 
-fn conversations(channels: Value, next_cursor: &str) -> ResponseTemplate {
+/// A key other than [`attempt`]'s.
+const ANOTHER_KEY: &str = "ffffffffffffffffffffffffffffffff";
+
+/// A page of `conversations.list` with `channels` as (id, name).
+fn conversations(channels: &[(&str, &str)], next_cursor: &str) -> ResponseTemplate {
+    let channels: Vec<Value> = channels
+        .iter()
+        .map(|(id, name)| json!({"id": id, "name": name}))
+        .collect();
     ResponseTemplate::new(200).set_body_json(json!({
         "ok": true, "channels": channels, "response_metadata": {"next_cursor": next_cursor},
     }))
+}
+
+/// A read of the method `api_method`, which takes its arguments in the
+/// query string.
+fn read(api_method: &str) -> MockBuilder {
+    Mock::given(method("GET")).and(path(format!("/api/{api_method}")))
 }
 
 async fn find(slack: &SlackChannel, address: &str) -> Result<Found, DeliveryError> {
@@ -388,30 +383,21 @@ async fn find(slack: &SlackChannel, address: &str) -> Result<Found, DeliveryErro
 #[tokio::test]
 async fn find_resolves_a_name_and_settles_the_message_that_carries_the_key() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/conversations.list"))
+    read("conversations.list")
         .and(bearer_token(TOKEN))
         .and(query_param("types", "public_channel,private_channel"))
         .and(query_param_is_missing("cursor"))
-        .respond_with(conversations(
-            json!([{"id": "C0SALES001", "name": "cx-sales"}]),
-            "dGVhbTpDMDI=",
-        ))
+        .respond_with(conversations(&[("C0SALES001", "cx-sales")], "dGVhbTpDMDI="))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/conversations.list"))
+    read("conversations.list")
         .and(query_param("cursor", "dGVhbTpDMDI="))
-        .respond_with(conversations(
-            json!([{"id": "C0BILLING", "name": "cx-billing"}]),
-            "",
-        ))
+        .respond_with(conversations(&[("C0BILLING", "cx-billing")], ""))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/conversations.history"))
+    read("conversations.history")
         .and(bearer_token(TOKEN))
         .and(query_param("channel", "C0BILLING"))
         .and(query_param("oldest", OLDEST))
@@ -421,18 +407,14 @@ async fn find_resolves_a_name_and_settles_the_message_that_carries_the_key() {
         .respond_with(history(
             json!([
                 message("1789380999.000300", None),
-                message(
-                    "1789380980.000200",
-                    Some("ffffffffffffffffffffffffffffffff")
-                ),
+                message("1789380980.000200", Some(ANOTHER_KEY)),
             ]),
             Some("bmV4dF90czox"),
         ))
         .expect(2)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/conversations.history"))
+    read("conversations.history")
         .and(query_param("cursor", "bmV4dF90czox"))
         .respond_with(history(
             json!([message("1789380962.000100", Some(&attempt().key))]),
@@ -457,24 +439,16 @@ async fn find_resolves_a_name_and_settles_the_message_that_carries_the_key() {
 #[tokio::test]
 async fn find_reports_absent_when_no_message_carries_the_key() {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/conversations.list"))
-        .respond_with(conversations(
-            json!([{"id": "C0SALES001", "name": "cx-sales"}]),
-            "",
-        ))
+    read("conversations.list")
+        .respond_with(conversations(&[("C0SALES001", "cx-sales")], ""))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/api/conversations.history"))
+    read("conversations.history")
         .and(query_param("channel", "C0BILLING"))
         .respond_with(history(
             json!([
-                message(
-                    "1789380999.000300",
-                    Some("ffffffffffffffffffffffffffffffff")
-                ),
+                message("1789380999.000300", Some(ANOTHER_KEY)),
                 message("1789380980.000200", None),
             ]),
             None,
@@ -495,9 +469,7 @@ async fn find_leaves_a_pending_update_to_be_sent_again() {
     let server = MockServer::start().await;
     let alert = revised(human_agent_recording_ready());
     let target = target("#cx-billing");
-    let mut previous = record(&alert, &target, 1);
-    previous.slack_channel = Some("C0BILLING".to_owned());
-    previous.slack_ts = Some("1789380960.000100".to_owned());
+    let previous = posted_before(&alert, &target);
 
     let found = channel(&server, Duration::ZERO)
         .find(&alert, &target, Some(&previous), &attempt())
@@ -510,25 +482,18 @@ async fn find_leaves_a_pending_update_to_be_sent_again() {
 async fn find_failures_are_sorted_like_deliveries() {
     let server = MockServer::start().await;
     for (channel_id, response) in [
-        (
-            "C0LIMITED1",
-            ResponseTemplate::new(429)
-                .insert_header("Retry-After", "1")
-                .set_body_json(json!({"ok": false, "error": "ratelimited"})),
-        ),
+        ("C0LIMITED1", ratelimited("1")),
         ("C0DOWN0001", ResponseTemplate::new(503)),
         ("C0GONE0001", slack_error("channel_not_found")),
         ("C0FLAKY001", slack_error("internal_error")),
     ] {
-        Mock::given(method("GET"))
-            .and(path("/api/conversations.history"))
+        read("conversations.history")
             .and(query_param("channel", channel_id))
             .respond_with(response)
             .mount(&server)
             .await;
     }
-    Mock::given(method("GET"))
-        .and(path("/api/conversations.list"))
+    read("conversations.list")
         .respond_with(slack_error("missing_scope"))
         .mount(&server)
         .await;
@@ -551,13 +516,7 @@ async fn find_failures_are_sorted_like_deliveries() {
 
 #[tokio::test]
 async fn against_the_sandbox_find_sees_what_deliver_posted() {
-    let sandbox = Sandbox::start(SandboxConfig {
-        seed: Seed::Empty,
-        quiet: true,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("sandbox: {e:#}"));
+    let sandbox = sandbox().await;
     let slack = channel_at(&sandbox.base_url(), Duration::ZERO);
     let alert = human_agent_recording_ready();
     let billing = target("#cx-billing");

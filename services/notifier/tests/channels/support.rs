@@ -9,6 +9,7 @@ use survey_contracts::{
 };
 use survey_notifier::channels::DeliveryError;
 use survey_notifier::templates::Templates;
+use survey_sandbox::{Sandbox, SandboxConfig, Seed};
 
 pub const AGENT_ID: &str = "5f6fe78e-dfbb-400f-a70b-d9b5c8340fdc";
 pub const CONVERSATION_ID: &str = "7d0a5e1c-3b8f-4a52-9f6e-1c2d3e4f5a6b";
@@ -197,4 +198,15 @@ pub fn attempt() -> survey_notifier::channels::Attempt {
         key: "0123456789abcdef0123456789abcdef".to_owned(),
         started_at: SUBMITTED_AT + 61_000,
     }
+}
+
+/// A quiet, empty sandbox on a free port.
+pub async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        seed: Seed::Empty,
+        quiet: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("sandbox: {e:#}"))
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use survey_contracts::NotificationTarget;
 use survey_notifier::channels::teams::{GraphChannel, GraphSettings, TeamsChannel, TeamsSettings};
 use survey_notifier::channels::{Attempt, Channel, Delivered, DeliveryError, Found};
-use survey_sandbox::{Route, Sandbox, SandboxConfig, Seed};
+use survey_sandbox::Route;
 use wiremock::matchers::{
     body_string_contains, header, method, path, query_param, query_param_is_missing,
 };
@@ -17,7 +17,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{
     attempt, expect_permanent, expect_transient, human_agent_recording_ready, record, revised,
-    templates,
+    sandbox, templates,
 };
 
 /// The webhook path; its last segment stands for the URL's secret part.
@@ -46,6 +46,18 @@ fn channel_at(base: &str) -> TeamsChannel {
 
 fn target(name: &str) -> NotificationTarget {
     NotificationTarget::new("teams", name)
+}
+
+/// A first delivery of [`human_agent_recording_ready`] to `webhook`.
+async fn deliver(teams: &TeamsChannel, webhook: &str) -> Result<Delivered, DeliveryError> {
+    teams
+        .deliver(
+            &human_agent_recording_ready(),
+            &target(webhook),
+            None,
+            &attempt(),
+        )
+        .await
 }
 
 async fn answering(status: u16) -> MockServer {
@@ -139,16 +151,7 @@ async fn an_adaptive_card_is_posted_to_the_named_webhook() {
 #[tokio::test]
 async fn a_removed_webhook_is_permanent_and_its_url_stays_secret() {
     let server = answering(404).await;
-    let reason = expect_permanent(
-        channel(&server)
-            .deliver(
-                &human_agent_recording_ready(),
-                &target("billing"),
-                None,
-                &attempt(),
-            )
-            .await,
-    );
+    let reason = expect_permanent(deliver(&channel(&server), "billing").await);
     assert!(
         reason.contains("404") && reason.contains("billing"),
         "{reason}"
@@ -162,16 +165,7 @@ async fn a_removed_webhook_is_permanent_and_its_url_stays_secret() {
 #[tokio::test]
 async fn server_errors_throttling_and_unreachable_webhooks_are_transient() {
     let server = answering(500).await;
-    expect_transient(
-        channel(&server)
-            .deliver(
-                &human_agent_recording_ready(),
-                &target("billing"),
-                None,
-                &attempt(),
-            )
-            .await,
-    );
+    expect_transient(deliver(&channel(&server), "billing").await);
 
     let throttled = MockServer::start().await;
     Mock::given(method("POST"))
@@ -183,16 +177,7 @@ async fn server_errors_throttling_and_unreachable_webhooks_are_transient() {
         )
         .mount(&throttled)
         .await;
-    expect_transient(
-        channel(&throttled)
-            .deliver(
-                &human_agent_recording_ready(),
-                &target("billing"),
-                None,
-                &attempt(),
-            )
-            .await,
-    );
+    expect_transient(deliver(&channel(&throttled), "billing").await);
 
     // Nothing listens on a port just released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -200,31 +185,14 @@ async fn server_errors_throttling_and_unreachable_webhooks_are_transient() {
         .map(|addr| addr.port())
         .unwrap_or_else(|e| panic!("{e}"));
     let gone = channel_at(&format!("http://127.0.0.1:{port}"));
-    let (reason, _) = expect_transient(
-        gone.deliver(
-            &human_agent_recording_ready(),
-            &target("billing"),
-            None,
-            &attempt(),
-        )
-        .await,
-    );
+    let (reason, _) = expect_transient(deliver(&gone, "billing").await);
     assert!(!reason.contains("s3cr3t"), "{reason}");
 }
 
 #[tokio::test]
 async fn an_unknown_webhook_name_is_permanent_and_nothing_is_sent() {
     let server = answering(200).await;
-    let reason = expect_permanent(
-        channel(&server)
-            .deliver(
-                &human_agent_recording_ready(),
-                &target("marketing"),
-                None,
-                &attempt(),
-            )
-            .await,
-    );
+    let reason = expect_permanent(deliver(&channel(&server), "marketing").await);
     assert!(reason.contains("marketing"), "{reason}");
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(0));
 }
@@ -248,35 +216,38 @@ fn graph_settings(login: &str, graph: &str) -> GraphSettings {
     }
 }
 
+/// The Graph channel webhook `billing` posts to.
+fn billing_channel() -> GraphChannel {
+    GraphChannel {
+        team_id: TEAM.to_owned(),
+        channel_id: CHANNEL.to_owned(),
+    }
+}
+
 /// Webhook `billing` read back through `server` as Graph and login host;
 /// webhook `ops` has no channel mapping.
-fn reading(server: &MockServer) -> TeamsChannel {
+fn read_back_settings(server: &MockServer) -> TeamsSettings {
     let base = server.uri();
-    TeamsChannel::new(
-        TeamsSettings {
-            webhooks: BTreeMap::from([
-                (
-                    "billing".to_owned(),
-                    SecretString::from(format!("{base}{WEBHOOK_PATH}")),
-                ),
-                (
-                    "ops".to_owned(),
-                    SecretString::from(format!("{base}/webhookb2/ops")),
-                ),
-            ]),
-            request_timeout: Duration::from_secs(5),
-            graph: Some(graph_settings(&base, &format!("{base}/v1.0"))),
-            channels: BTreeMap::from([(
+    TeamsSettings {
+        webhooks: BTreeMap::from([
+            (
                 "billing".to_owned(),
-                GraphChannel {
-                    team_id: TEAM.to_owned(),
-                    channel_id: CHANNEL.to_owned(),
-                },
-            )]),
-        },
-        templates(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+                SecretString::from(format!("{base}{WEBHOOK_PATH}")),
+            ),
+            (
+                "ops".to_owned(),
+                SecretString::from(format!("{base}/webhookb2/ops")),
+            ),
+        ]),
+        request_timeout: Duration::from_secs(5),
+        graph: Some(graph_settings(&base, &format!("{base}/v1.0"))),
+        channels: BTreeMap::from([("billing".to_owned(), billing_channel())]),
+    }
+}
+
+/// A channel with [`read_back_settings`].
+fn reading(server: &MockServer) -> TeamsChannel {
+    TeamsChannel::new(read_back_settings(server), templates()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The token endpoint, answering `expected` token requests with `t1`.
@@ -521,22 +492,10 @@ async fn throttling_and_outages_are_transient_and_refusals_permanent() {
     expect_transient(find(&reading(&down), "billing").await);
 
     let slow = graph_answering(page(Vec::new(), None).set_delay(Duration::from_secs(30))).await;
-    let mut settings = TeamsSettings {
+    let settings = TeamsSettings {
         request_timeout: Duration::from_millis(300),
-        ..TeamsSettings::default()
+        ..read_back_settings(&slow)
     };
-    settings.webhooks.insert(
-        "billing".to_owned(),
-        SecretString::from(format!("{}{WEBHOOK_PATH}", slow.uri())),
-    );
-    settings.graph = Some(graph_settings(&slow.uri(), &format!("{}/v1.0", slow.uri())));
-    settings.channels.insert(
-        "billing".to_owned(),
-        GraphChannel {
-            team_id: TEAM.to_owned(),
-            channel_id: CHANNEL.to_owned(),
-        },
-    );
     let impatient = TeamsChannel::new(settings, templates()).unwrap_or_else(|e| panic!("{e}"));
     expect_transient(find(&impatient, "billing").await);
 
@@ -593,13 +552,9 @@ async fn read_back_settings_are_checked_and_their_secret_kept() {
     };
     assert!(refused(unmapped).contains("graph"));
     let mut stray = parsed.clone();
-    stray.channels.insert(
-        "marketing".to_owned(),
-        GraphChannel {
-            team_id: TEAM.to_owned(),
-            channel_id: CHANNEL.to_owned(),
-        },
-    );
+    stray
+        .channels
+        .insert("marketing".to_owned(), billing_channel());
     assert!(refused(stray).contains("\"marketing\""));
     let mut blank = parsed.clone();
     blank
@@ -644,13 +599,7 @@ async fn read_back_settings_are_checked_and_their_secret_kept() {
 
 #[tokio::test]
 async fn the_sandbox_reads_back_what_its_webhook_took() {
-    let sandbox = Sandbox::start(SandboxConfig {
-        seed: Seed::Empty,
-        quiet: true,
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    let sandbox = sandbox().await;
     let base = sandbox.base_url();
     let teams = TeamsChannel::new(
         TeamsSettings {

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedMessage};
 use secrecy::SecretString;
 use survey_contracts::{
     AvroCodec, DeliveryIntent, DeliveryRecord, EnrichedAlert, NotificationTarget, topics,
@@ -182,17 +182,17 @@ async fn a_permanent_failure_is_dead_lettered_and_does_not_hold_back_the_other_t
     notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
 }
 
-/// Two deliveries an instance began before it was killed, their intents
-/// acknowledged and their ledger records never written: the mail reached the
-/// server, the Teams card never left.
-#[tokio::test]
-async fn deliveries_begun_before_a_crash_are_settled_once() {
-    let harness = Harness::new().await;
+/// Two deliveries an instance (`owner`) began, their intents acknowledged
+/// and their ledger records never written: the mail reached the server, the
+/// Teams card never left. Returns the alert and the intents' keys.
+async fn begun_by(harness: &Harness, owner: &str, claimed_at: i64) -> (EnrichedAlert, Vec<String>) {
     let id = unique("begun");
-    let mail_to = ("email", "maria.lopez@example.com");
-    let alert = alert(&id, &[mail_to, ("teams", "billing")]);
+    let alert = alert(
+        &id,
+        &[("email", "maria.lopez@example.com"), ("teams", "billing")],
+    );
     let intents_topic = harness.kafka.topology().topic(&topics::DELIVERY_INTENTS);
-    let started_at = now_millis() - 5_000;
+    let started_at = claimed_at - 1_000;
     let mut keys = Vec::new();
     for target in &alert.routing.targets {
         let attempt = Attempt::new(&id, alert.revision, target, started_at);
@@ -202,6 +202,8 @@ async fn deliveries_begun_before_a_crash_are_settled_once() {
             revision: alert.revision,
             attempt_key: attempt.key.clone(),
             started_at,
+            owner: owner.to_owned(),
+            claimed_at,
         };
         let payload = harness
             .codec
@@ -228,9 +230,19 @@ async fn deliveries_begun_before_a_crash_are_settled_once() {
                 .unwrap_or_else(|e| panic!("{e}"));
         }
     }
+    (alert, keys)
+}
 
-    let (notifier, shutdown) = harness.start().await;
-    harness.send(&alert).await;
+/// Both begun deliveries end with one message each, and their intents are
+/// settled (a tombstone last). Returns the intents topic's records, of
+/// which there are `records` per key.
+async fn settled_once(
+    harness: &Harness,
+    alert: &EnrichedAlert,
+    keys: &[String],
+    records: usize,
+) -> Vec<OwnedMessage> {
+    harness.send(alert).await;
     let ledger = harness
         .reader(&topics::DELIVERY_LEDGER)
         .read(2, ARRIVAL)
@@ -246,12 +258,11 @@ async fn deliveries_begun_before_a_crash_are_settled_once() {
         state.emails_discarded()[0].message_id
     );
     assert_eq!(state.teams_cards().len(), 1);
-    // Both intents are settled: a tombstone follows each.
     let intents = harness
         .reader(&topics::DELIVERY_INTENTS)
-        .read(4, ARRIVAL)
+        .read(records * keys.len(), ARRIVAL)
         .await;
-    for key in &keys {
+    for key in keys {
         let last = intents
             .iter()
             .rev()
@@ -260,6 +271,52 @@ async fn deliveries_begun_before_a_crash_are_settled_once() {
             last.is_some_and(|record| record.payload().is_none()),
             "no tombstone for {key}"
         );
+    }
+    intents
+}
+
+/// A static member killed mid-delivery and restarted is the same owner: it
+/// resumes its deliveries at once.
+#[tokio::test]
+async fn deliveries_begun_before_a_crash_are_settled_once() {
+    let harness = Harness::new().await;
+    let (alert, keys) = begun_by(&harness, "notifier-7", now_millis() - 5_000).await;
+    let mut config = harness.config();
+    config.kafka.group_instance_id = Some("notifier-7".to_owned());
+    let (notifier, shutdown) = harness.start_with(config).await;
+    settled_once(&harness, &alert, &keys, 2).await;
+    shutdown.trigger();
+    notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// Deliveries another instance claimed just now (a rebalance handed their
+/// input over) are left to it for the lease, then claimed and settled.
+#[tokio::test]
+async fn another_instances_deliveries_are_taken_over_when_its_lease_ends() {
+    let harness = Harness::new().await;
+    let (alert, keys) = begun_by(&harness, "notifier-gone", now_millis()).await;
+    let mut config = harness.config();
+    config.delivery_lease = Duration::from_secs(3);
+    let (notifier, shutdown) = harness.start_with(config).await;
+    let intents = settled_once(&harness, &alert, &keys, 3).await;
+    // Each was claimed again, by the new instance, under the same key.
+    for key in &keys {
+        let mut records = Vec::new();
+        for record in intents.iter().filter(|r| r.key() == Some(key.as_bytes())) {
+            if let Some(payload) = record.payload() {
+                let intent: DeliveryIntent = harness
+                    .codec
+                    .decode(payload)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                records.push(intent);
+            }
+        }
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert_eq!(records[0].owner, "notifier-gone");
+        assert_ne!(records[1].owner, "notifier-gone");
+        assert_eq!(records[1].attempt_key, records[0].attempt_key);
+        assert_eq!(records[1].started_at, records[0].started_at);
     }
     shutdown.trigger();
     notifier.wait().await.unwrap_or_else(|e| panic!("{e:#}"));

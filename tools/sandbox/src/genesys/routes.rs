@@ -204,6 +204,19 @@ fn int_param(params: &[(String, String)], name: &str, default: u32) -> Result<u3
     }
 }
 
+/// `pageSize` 1–100 (default 25) and `pageNumber` from 1 (default 1).
+fn paging(params: &[(String, String)]) -> Result<(u32, u32), Box<Response>> {
+    let page_size = int_param(params, "pageSize", 25)?;
+    let page_number = int_param(params, "pageNumber", 1)?;
+    if !(1..=100).contains(&page_size) {
+        return Err(Box::new(bad_request("pageSize must be between 1 and 100.")));
+    }
+    if page_number < 1 {
+        return Err(Box::new(bad_request("pageNumber must be 1 or greater.")));
+    }
+    Ok((page_size, page_number))
+}
+
 /// `GET /api/v2/routing/queues/{queueId}/members?pageSize=&pageNumber=&sortOrder=&expand=`:
 /// sorted by name, `pageSize` 1–100 (default 25), `nextUri` while more pages follow.
 pub(super) async fn queue_members(
@@ -212,27 +225,10 @@ pub(super) async fn queue_members(
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = query_pairs(query.as_deref());
-    let (page_size, page_number) = match (
-        int_param(&params, "pageSize", 25),
-        int_param(&params, "pageNumber", 1),
-    ) {
-        (Ok(size), Ok(number)) => (size, number),
-        (Err(response), _) | (_, Err(response)) => return *response,
+    let (page_size, page_number) = match paging(&params) {
+        Ok(paging) => paging,
+        Err(response) => return *response,
     };
-    if !(1..=100).contains(&page_size) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "pageSize must be between 1 and 100.",
-        );
-    }
-    if page_number < 1 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "pageNumber must be 1 or greater.",
-        );
-    }
     let expand = expands(&params);
     let descending = params
         .iter()
@@ -664,19 +660,10 @@ pub(super) async fn list_appointments(
     };
     let overlaps = param("intervalCondition").is_some_and(|c| c.eq_ignore_ascii_case("Overlaps"));
     let descending = param("sortOrder").is_some_and(|o| o.eq_ignore_ascii_case("desc"));
-    let (page_size, page_number) = match (
-        int_param(&params, "pageSize", 25),
-        int_param(&params, "pageNumber", 1),
-    ) {
-        (Ok(size), Ok(number)) => (size, number),
-        (Err(response), _) | (_, Err(response)) => return *response,
+    let (page_size, page_number) = match paging(&params) {
+        Ok(paging) => paging,
+        Err(response) => return *response,
     };
-    if !(1..=100).contains(&page_size) {
-        return bad_request("pageSize must be between 1 and 100.");
-    }
-    if page_number < 1 {
-        return bad_request("pageNumber must be 1 or greater.");
-    }
 
     let mut matching: Vec<(DateTime<Utc>, CoachingAppointment)> = state.with(|s| {
         s.coaching

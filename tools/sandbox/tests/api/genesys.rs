@@ -9,7 +9,7 @@ use survey_sandbox::{
     ConversationSeed, Fault, HandledBy, MediaType, PendingStyle, Route, Seed, demo,
 };
 
-use crate::helpers::{TestResult, spawn_sandbox};
+use crate::helpers::{TestResult, header, spawn_sandbox};
 
 fn purposes(conversation: &Value) -> Vec<String> {
     conversation["participants"]
@@ -492,13 +492,7 @@ async fn rate_limit_fault_then_success() -> TestResult {
     for _ in 0..2 {
         let limited = app.genesys_get(&token, &path).await?;
         assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(
-            limited
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-            Some("2")
-        );
+        assert_eq!(header(&limited, "retry-after"), Some("2"));
         let body: Value = limited.json().await?;
         assert_eq!(body["code"], "too.many.requests");
     }
@@ -573,22 +567,14 @@ async fn the_per_token_budget_answers_429_with_rate_limit_headers() -> TestResul
         let ok = app.genesys_get(&token, &path).await?;
         assert_eq!(ok.status(), StatusCode::OK);
         assert_eq!(
-            ok.headers()
-                .get("inin-ratelimit-count")
-                .and_then(|v| v.to_str().ok()),
+            header(&ok, "inin-ratelimit-count"),
             Some(count.to_string().as_str())
         );
     }
     let limited = app.genesys_get(&token, &path).await?;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().contains_key("retry-after"));
-    assert_eq!(
-        limited
-            .headers()
-            .get("inin-ratelimit-allowed")
-            .and_then(|v| v.to_str().ok()),
-        Some("2")
-    );
+    assert_eq!(header(&limited, "inin-ratelimit-allowed"), Some("2"));
     app.sandbox.shutdown().await;
     Ok(())
 }
@@ -767,13 +753,7 @@ async fn coaching_appointments_are_listed_by_user_facilitator_and_interval() -> 
     state.fail_next(Route::Genesys, Fault::status(503, 1));
     let limited = app.genesys_get(&token, &as_user("")).await?;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(
-        limited
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        Some("1")
-    );
+    assert_eq!(header(&limited, "retry-after"), Some("1"));
     assert_eq!(
         app.genesys_get(&token, &as_user("")).await?.status(),
         StatusCode::SERVICE_UNAVAILABLE

@@ -71,3 +71,8 @@ impl TestSandbox {
             .await
     }
 }
+
+/// The header `name` of `response` as text.
+pub fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}

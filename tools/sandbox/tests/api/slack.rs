@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use survey_sandbox::{Fault, Route, Seed, SlackMethod};
 
-use crate::helpers::{TestResult, spawn_sandbox};
+use crate::helpers::{TestResult, header, spawn_sandbox};
 
 #[tokio::test]
 async fn post_then_update_the_same_message() -> TestResult {
@@ -132,13 +132,7 @@ async fn rate_limited_with_retry_after_then_accepted() -> TestResult {
     let body = json!({ "channel": "#alerts", "text": "Low score" });
     let limited = app.slack("chat.postMessage", body.clone()).await?;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(
-        limited
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        Some("3")
-    );
+    assert_eq!(header(&limited, "retry-after"), Some("3"));
     assert_eq!(
         limited.json::<Value>().await?,
         json!({ "ok": false, "error": "ratelimited" })

@@ -84,6 +84,23 @@ async fn graph_token(app: &TestSandbox, client_id: &str) -> reqwest::Result<reqw
         .await
 }
 
+/// A page of channel messages at `url`, read with the Graph token `token`.
+async fn graph_page(
+    app: &TestSandbox,
+    url: &str,
+    token: &str,
+) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(app
+        .client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
 fn messages_url(app: &TestSandbox, webhook: &str) -> String {
     format!(
         "{}/teams/graph/v1.0/teams/team-{webhook}/channels/19:{webhook}@thread.tacv2/messages",
@@ -115,15 +132,12 @@ async fn graph_lists_a_webhooks_cards_newest_first_page_by_page() -> TestResult 
     assert_eq!(token["expires_in"], 3599);
     let token = token["access_token"].as_str().ok_or("no token")?.to_owned();
 
-    let first: Value = app
-        .client
-        .get(format!("{}?$top=1", messages_url(&app, "billing")))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let first = graph_page(
+        &app,
+        &format!("{}?$top=1", messages_url(&app, "billing")),
+        &token,
+    )
+    .await?;
     let messages = first["value"].as_array().cloned().unwrap_or_default();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["id"], cards[2].message_id.as_str());
@@ -143,15 +157,7 @@ async fn graph_lists_a_webhooks_cards_newest_first_page_by_page() -> TestResult 
 
     let next = first["@odata.nextLink"].as_str().ok_or("no nextLink")?;
     assert!(next.starts_with(&app.base), "{next}");
-    let second: Value = app
-        .client
-        .get(next)
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let second = graph_page(&app, next, &token).await?;
     assert_eq!(second["value"][0]["id"], cards[0].message_id.as_str());
     assert!(second.get("@odata.nextLink").is_none());
     app.sandbox.shutdown().await;
@@ -176,15 +182,7 @@ async fn graph_refuses_bad_tokens_ids_and_pages_and_shares_teams_faults() -> Tes
 
     let token: Value = graph_token(&app, "app-1").await?.json().await?;
     let token = token["access_token"].as_str().ok_or("no token")?.to_owned();
-    let empty: Value = app
-        .client
-        .get(&url)
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let empty = graph_page(&app, &url, &token).await?;
     assert_eq!(empty["value"], json!([]));
     let mismatched = app
         .client
