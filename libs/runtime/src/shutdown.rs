@@ -42,6 +42,14 @@ impl Shutdown {
         self.token.cancelled().await;
     }
 
+    /// A signal that starts with this one, and can also be triggered alone
+    /// (to stop one loop's work without stopping the process).
+    pub fn child(&self) -> Self {
+        Self {
+            token: self.token.child_token(),
+        }
+    }
+
     /// A child token for a task that must also stop on its own.
     pub fn token(&self) -> CancellationToken {
         self.token.clone()

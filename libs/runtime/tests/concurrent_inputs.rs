@@ -247,3 +247,43 @@ async fn offsets_stop_below_the_oldest_unfinished_input_so_a_restart_skips_nothi
     assert!(replayed.contains(&"blocked/000".to_owned()));
     second.stop().await;
 }
+
+/// The stage's static consumer is fenced while an input waits for its
+/// dependency and later ones are done: the stage rejoins with new clients in
+/// the process, and everything after the committed offsets is handled again,
+/// the waiting input included.
+#[tokio::test]
+async fn a_fenced_static_consumer_is_replaced_in_process_and_nothing_is_skipped() {
+    let mut pipeline = pipeline().await;
+    pipeline.kafka.group_instance_id = Some("replica".to_owned());
+    let mut sent = vec![("blocked".to_owned(), "blocked/000".to_owned())];
+    sent.extend(interleaved(3, 6));
+    send(&pipeline, &sent).await;
+
+    let instance = start(&pipeline, true);
+    let reader = TopicReader::new(&pipeline.kafka, &pipeline.output).expect("reader");
+    assert_eq!(
+        values(&reader.read(6, Duration::from_secs(60)).await).len(),
+        6
+    );
+
+    // spawn_parallel numbers its members: the only one is `replica-0`.
+    let fenced = support::fence_static_member(&pipeline.kafka, "replica-0").await;
+    println!("the intruder was fenced in turn: {fenced:?}");
+    assert!(
+        instance.tasks.iter().all(|task| !task.is_finished()),
+        "the stage stopped instead of rejoining with new clients"
+    );
+    instance.handler.blocked_down.store(false, Ordering::SeqCst);
+    // Nothing after the waiting input was committed, so all seven come again.
+    let mut replayed = values(&reader.read(7, Duration::from_secs(60)).await);
+    replayed.extend(values(&reader.read_all(Duration::from_secs(2)).await));
+    replayed.sort();
+    let mut expected: Vec<String> = sent.iter().map(|(_, v)| v.clone()).collect();
+    expected.sort();
+    assert_eq!(
+        replayed, expected,
+        "the input left waiting by the fenced consumer, and everything after it, handled again"
+    );
+    instance.stop().await;
+}

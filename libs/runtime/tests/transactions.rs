@@ -1,7 +1,8 @@
 //! The exactly-once loop against the real broker: outputs and offsets commit
 //! together, an aborted transaction leaves nothing visible to
-//! `read_committed` readers and its inputs are handled again, and a second
-//! instance with the same transactional id fences the first.
+//! `read_committed` readers and its inputs are handled again, a second
+//! instance with the same transactional id fences the first, and a fenced
+//! producer or static consumer is replaced in the process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -315,6 +316,45 @@ async fn a_second_instance_with_the_same_transactional_id_fences_the_first() {
     assert!(successor.handled.load(Ordering::SeqCst) >= 15);
     successor.shutdown.trigger();
     successor.task.await.expect("join").expect("clean stop");
+}
+
+/// Another consumer joins under the stage's static instance id, as happens
+/// when a broker restart loses track of the member: the stage's consumer is
+/// fenced (`FENCED_INSTANCE_ID`), a fatal error. The stage rejoins with new
+/// clients in the process, fencing the intruder in turn, and goes on from
+/// the committed offsets.
+#[tokio::test]
+async fn a_fenced_static_consumer_is_replaced_in_process() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,rdkafka=debug")
+        .try_init();
+    let pipeline = pipeline().await;
+    let kafka = KafkaSettings {
+        group_instance_id: Some("replica-0".to_owned()),
+        ..pipeline.kafka.clone()
+    };
+    send(&pipeline, keys(0..10)).await;
+    let instance = start(&pipeline, &kafka, None);
+    assert_eq!(sorted(committed_keys(&pipeline, 10).await), keys(0..10));
+
+    let fenced = support::fence_static_member(&kafka, "replica-0").await;
+    println!("the intruder was fenced in turn: {fenced:?}");
+    assert!(
+        instance.aborts.load(Ordering::SeqCst) >= 1,
+        "the rejoin rolled the handler back"
+    );
+    assert!(
+        !instance.task.is_finished(),
+        "the stage stopped instead of rejoining with new clients"
+    );
+    send(&pipeline, keys(10..20)).await;
+    assert_eq!(
+        sorted(committed_keys(&pipeline, 20).await),
+        keys(0..20),
+        "every input once, before and after the rejoin"
+    );
+    instance.shutdown.trigger();
+    instance.task.await.expect("join").expect("clean stop");
 }
 
 /// The second input takes longer than the 10 s transaction timeout while the

@@ -39,7 +39,7 @@ type Acknowledged = Pin<Box<dyn Future<Output = Result<Position, KafkaError>> + 
 pub(super) async fn run<H: StageHandler>(
     mut intake: Intake,
     producer: FutureProducer,
-    mut handler: H,
+    handler: &mut H,
     settings: RunnerSettings,
     stats: Arc<StageStats>,
     shutdown: Shutdown,
@@ -64,7 +64,7 @@ pub(super) async fn run<H: StageHandler>(
                         None => continue,
                     },
                 };
-                let taken = take(&mut intake, &message, &mut handler, &settings, &stats, &shutdown, false).await;
+                let taken = take(&mut intake, &message, handler, &settings, &stats, &shutdown, false).await;
                 let (position, outputs, span) = match taken {
                     Ok(Taken::Outputs { position, outputs, span }) => (position, outputs, span),
                     // Retried in place; never handed back here.
@@ -100,7 +100,22 @@ pub(super) async fn run<H: StageHandler>(
         // committed offsets are still correct, only older.
         tracing::debug!(stage = settings.stage, %error, "final commit skipped");
     }
+    retire_on_error(&outcome, consumer, intake, producer);
     outcome
+}
+
+/// Closes the clients of a loop that failed off the async workers, since
+/// closing blocks and the stage may go on with new clients.
+fn retire_on_error(
+    outcome: &anyhow::Result<()>,
+    consumer: Arc<super::intake::StageConsumer>,
+    intake: Intake,
+    producer: FutureProducer,
+) {
+    if outcome.is_err() {
+        drop(consumer);
+        tokio::task::spawn_blocking(move || drop((intake, producer)));
+    }
 }
 
 fn store(
@@ -150,6 +165,9 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
 ) -> anyhow::Result<()> {
     let consumer = Arc::clone(&intake.consumer);
     let settings = Arc::new(settings);
+    // Stops the inputs in progress when this loop fails, even if the stage
+    // goes on with new clients.
+    let inputs_stop = shutdown.child();
     let mut in_flight: FuturesOrdered<Finished> = FuturesOrdered::new();
     let mut key_order = KeyOrder::new();
     let outcome = loop {
@@ -199,7 +217,7 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
                         producer.clone(),
                         Arc::clone(&settings),
                         Arc::clone(&stats),
-                        shutdown.clone(),
+                        inputs_stop.clone(),
                         span.clone(),
                     )
                     .instrument(span),
@@ -207,10 +225,11 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
             }
         }
     };
-    // A failed loop stops the service anyway; stopping now also ends the
-    // back-off of inputs still retrying, which the drain would wait out.
+    // A failed loop leaves its inputs in progress to the next run; stopping
+    // them now also ends the back-off of inputs still retrying, which the
+    // drain would wait out.
     if outcome.is_err() {
-        shutdown.trigger();
+        inputs_stop.trigger();
     }
     // Drain: offsets are stored in input order up to the first input that
     // was not done; later ones are left for the next run to redeliver.
@@ -228,6 +247,7 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
     if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(stage = settings.stage, %error, "final commit skipped");
     }
+    retire_on_error(&outcome, consumer, intake, producer);
     outcome
 }
 

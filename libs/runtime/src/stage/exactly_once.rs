@@ -11,13 +11,12 @@
 //!   partition, a timed-out transaction) aborts the batch, rewinds its
 //!   partitions to the batch's first inputs, tells the handler to roll back,
 //!   and handles the inputs again.
-//! - A fatal one (the producer was fenced) replaces the producer once: a new
-//!   one with the same transactional id starts transactions, the batch is
-//!   rewound and handled again. The coordinator fences a producer whose
-//!   transaction outlived its timeout, as during a broker outage; that needs
-//!   no restart. A second fatal error within [`RENEW_INTERVAL`] stops the
-//!   stage without committing anything more: a live instance with the same
-//!   transactional id (a zombie's successor) keeps fencing this one.
+//! - A fatal one (the producer was fenced) ends the loop with
+//!   [`ClientFailed`], and the batch is never committed. The coordinator
+//!   fences a producer whose transaction outlived its timeout, as during a
+//!   broker outage; the caller then rebuilds the loop with new clients under
+//!   the same identities (at most once per [`super::RENEW_INTERVAL`]), and
+//!   the batch is handled again from the committed offsets.
 //! - The transactional calls block, so they run on the blocking pool, never
 //!   on an async worker.
 
@@ -28,41 +27,37 @@ use std::time::Duration;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::intake::{Intake, sleep_until_or_never};
-use super::{Delivery, Position, RunnerSettings, StageHandler, Taken, enqueue, take};
+use super::{ClientFailed, Delivery, Position, RunnerSettings, StageHandler, Taken, enqueue, take};
 use crate::shutdown::Shutdown;
 use crate::stats::StageStats;
 
 /// How long one blocking transactional call may take before it is retried.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The producer is replaced at most once in this long.
-pub const RENEW_INTERVAL: Duration = Duration::from_secs(60);
-
 /// Consumes until `shutdown`, committing a transaction per batch. On a clean
 /// stop the open batch is committed; on an error it is aborted.
 pub(super) async fn run<H: StageHandler>(
     mut intake: Intake,
     producer: FutureProducer,
-    producer_config: ClientConfig,
-    mut handler: H,
+    handler: &mut H,
     settings: RunnerSettings,
     stats: Arc<StageStats>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut stage = Transactional {
         producer,
-        producer_config,
-        renewed_at: None,
         settings,
         stats,
         batch: Batch::default(),
     };
-    if !stage.init(&shutdown).await? {
-        return Ok(());
+    match stage.init(&shutdown).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(error) => return Err(stage.failure(error)),
     }
     let consumer = Arc::clone(&intake.consumer);
     // Per partition: the back-off of an input waiting for a dependency.
@@ -74,10 +69,8 @@ pub(super) async fn run<H: StageHandler>(
             biased;
             () = shutdown.triggered() => break Ok(()),
             () = sleep_until_or_never(commit_at) => {
-                if let Err(error) = stage.settle(&mut intake, &mut handler, &shutdown).await
-                    && let Err(error) = stage.recover(error, &mut intake, &mut handler, &shutdown).await
-                {
-                    break Err(error);
+                if let Err(error) = stage.settle(&mut intake, handler, &shutdown).await {
+                    break Err(stage.failure(error));
                 }
             }
             () = sleep_until_or_never(intake.next_resume()) => intake.resume_due(),
@@ -89,14 +82,12 @@ pub(super) async fn run<H: StageHandler>(
                         None => continue,
                     },
                 };
-                let taken = take(&mut intake, &message, &mut handler, &stage.settings, &stage.stats, &shutdown, true).await;
+                let taken = take(&mut intake, &message, handler, &stage.settings, &stage.stats, &shutdown, true).await;
                 match taken {
                     Ok(Taken::Outputs { position, outputs, span }) => {
                         backoffs.remove(&(position.topic.clone(), position.partition));
-                        if let Err(error) = stage.add(position, outputs, intake.revocations(), &shutdown, &span).await
-                            && let Err(error) = stage.recover(error, &mut intake, &mut handler, &shutdown).await
-                        {
-                            break Err(error);
+                        if let Err(error) = stage.add(position, outputs, intake.revocations(), &shutdown, &span).await {
+                            break Err(stage.failure(error));
                         }
                     }
                     Ok(Taken::RetryLater(position)) => {
@@ -108,15 +99,12 @@ pub(super) async fn run<H: StageHandler>(
                         let mut resume_from = position.offset;
                         if stage.batch.is_open() {
                             let first = stage.batch.partitions.get(&key).map(|(first, _)| *first);
-                            match stage.settle(&mut intake, &mut handler, &shutdown).await {
+                            match stage.settle(&mut intake, handler, &shutdown).await {
                                 Ok(true) => {}
                                 // Aborted: the batch's own inputs of this
                                 // partition come first again.
                                 Ok(false) => resume_from = first.unwrap_or(resume_from),
-                                Err(error) => match stage.recover(error, &mut intake, &mut handler, &shutdown).await {
-                                    Ok(()) => resume_from = first.unwrap_or(resume_from),
-                                    Err(error) => break Err(error),
-                                },
+                                Err(error) => break Err(stage.failure(error)),
                             }
                         }
                         let backoff = backoffs
@@ -138,7 +126,7 @@ pub(super) async fn run<H: StageHandler>(
     if stage.batch.is_open() {
         match &outcome {
             Ok(()) => {
-                stage.settle(&mut intake, &mut handler, &shutdown).await?;
+                stage.settle(&mut intake, handler, &shutdown).await?;
             }
             Err(_) => {
                 // Nothing of the unfinished batch becomes visible; a restart
@@ -148,6 +136,13 @@ pub(super) async fn run<H: StageHandler>(
                 }
             }
         }
+    }
+    if outcome.is_err() {
+        // Closing failed clients blocks, and the stage may go on with new
+        // ones.
+        drop(consumer);
+        let producer = stage.producer;
+        tokio::task::spawn_blocking(move || drop((intake, producer)));
     }
     outcome
 }
@@ -201,9 +196,6 @@ fn classify(error: &KafkaError) -> Failure {
 
 struct Transactional {
     producer: FutureProducer,
-    /// To build a replacement for a fenced producer.
-    producer_config: ClientConfig,
-    renewed_at: Option<Instant>,
     settings: RunnerSettings,
     stats: Arc<StageStats>,
     batch: Batch,
@@ -224,47 +216,18 @@ impl Transactional {
         .await
     }
 
-    /// Carries on after `error` when it left the producer fatally failed
-    /// (fenced) and the producer was not replaced within [`RENEW_INTERVAL`]:
-    /// a new producer starts transactions under the same id, and the batch
-    /// is rewound and handled again. Any other error is given back.
-    async fn recover<H: StageHandler>(
-        &mut self,
-        error: anyhow::Error,
-        intake: &mut Intake,
-        handler: &mut H,
-        shutdown: &Shutdown,
-    ) -> anyhow::Result<()> {
-        let Some((code, reason)) = self.producer.client().fatal_error() else {
-            return Err(error);
-        };
-        if self
-            .renewed_at
-            .is_some_and(|at| at.elapsed() < RENEW_INTERVAL)
-        {
-            return Err(error.context(format!(
-                "the producer failed fatally again within {RENEW_INTERVAL:?} of its replacement"
-            )));
+    /// `error`, as [`ClientFailed`] when it left the producer fatally
+    /// failed (fenced): the loop can then only go on with a new producer.
+    fn failure(&self, error: anyhow::Error) -> anyhow::Error {
+        match self.producer.client().fatal_error() {
+            Some((code, reason)) => anyhow::Error::new(ClientFailed {
+                client: "producer",
+                code,
+                reason,
+            })
+            .context(error.to_string()),
+            None => error,
         }
-        tracing::warn!(
-            stage = self.settings.stage,
-            ?code,
-            reason,
-            inputs = self.batch.inputs,
-            "producer fenced; replacing it, its batch will be handled again"
-        );
-        self.batch.deliveries.clear();
-        let fenced = std::mem::replace(&mut self.producer, self.producer_config.create()?);
-        // Dropping a producer flushes, which blocks.
-        tokio::task::spawn_blocking(move || drop(fenced));
-        self.renewed_at = Some(Instant::now());
-        self.rewind(intake);
-        handler.aborted();
-        self.stats.retry();
-        if !self.init(shutdown).await? {
-            return Err(error.context("stopped while replacing the producer"));
-        }
-        Ok(())
     }
 
     /// When the open batch should commit: after the commit interval, or at

@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,7 +58,11 @@ impl Intake {
         shutdown: &Shutdown,
     ) -> Self {
         let consumer = Arc::new(consumer);
-        tokio::spawn(report_lag(Arc::clone(&consumer), stage, shutdown.clone()));
+        tokio::spawn(report_lag(
+            Arc::downgrade(&consumer),
+            stage,
+            shutdown.clone(),
+        ));
         Self {
             consumer,
             group,
@@ -94,7 +98,14 @@ impl Intake {
     /// `None` once it is logged, since librdkafka recovers by itself.
     pub fn failed_receive(&self, error: &KafkaError) -> Option<anyhow::Error> {
         match self.consumer.client().fatal_error() {
-            Some((code, reason)) => Some(anyhow::anyhow!("consumer failed: {code:?}: {reason}")),
+            Some((code, reason)) => Some(
+                super::ClientFailed {
+                    client: "consumer",
+                    code,
+                    reason,
+                }
+                .into(),
+            ),
             None => {
                 tracing::warn!(stage = self.stage, %error, "consumer error");
                 None
@@ -175,15 +186,19 @@ pub(super) async fn sleep_until_or_never(at: Option<Instant>) {
 }
 
 /// Publishes the consumer's lag per assigned partition every few seconds.
-/// The watermark calls block, so they run off the async workers.
-async fn report_lag(consumer: Arc<StageConsumer>, stage: &'static str, shutdown: Shutdown) {
+/// The watermark calls block, so they run off the async workers. Runs until
+/// shutdown, or until the consumer is replaced: it only watches the
+/// consumer, so that a failed one can be closed.
+async fn report_lag(consumer: Weak<StageConsumer>, stage: &'static str, shutdown: Shutdown) {
     let mut every = tokio::time::interval(Duration::from_secs(10));
     loop {
         tokio::select! {
             () = shutdown.triggered() => return,
             _ = every.tick() => {}
         }
-        let consumer = Arc::clone(&consumer);
+        let Some(consumer) = consumer.upgrade() else {
+            return;
+        };
         let lags = tokio::task::spawn_blocking(move || partition_lags(&consumer)).await;
         for (topic, partition, lag) in lags.unwrap_or_default() {
             metrics::gauge!(

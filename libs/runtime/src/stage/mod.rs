@@ -182,7 +182,8 @@ impl RunnerSettings {
 /// on it in a task, producing with a producer made from `producer` (made
 /// transactional under exactly-once). If the loop stops, it triggers
 /// `shutdown`, so that a process with several loops stops whole and restarts
-/// whole.
+/// whole. A client that failed fatally is replaced in the task (see
+/// [`ClientFailed`]).
 pub fn spawn<H: StageHandler + 'static>(
     settings: &KafkaSettings,
     input: &TopicSpec,
@@ -192,27 +193,107 @@ pub fn spawn<H: StageHandler + 'static>(
     stats: Arc<StageStats>,
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
-    let (intake, producer, producer_config) =
-        subscribe(settings, input, producer, &runner, &shutdown)?;
+    let clients = subscribe(settings, input, producer.clone(), &runner, &shutdown)?;
+    let (settings, input) = (settings.clone(), *input);
     Ok(in_task(&shutdown.clone(), async move {
-        match runner.guarantee {
-            ProcessingGuarantee::ExactlyOnce => {
-                exactly_once::run(
-                    intake,
-                    producer,
-                    producer_config,
-                    handler,
-                    runner,
-                    stats,
-                    shutdown,
-                )
-                .await
-            }
-            ProcessingGuarantee::AtLeastOnce => {
-                at_least_once::run(intake, producer, handler, runner, stats, shutdown).await
-            }
+        let mut handler = handler;
+        let mut renewals = Renewals::default();
+        let (mut intake, mut created) = clients;
+        loop {
+            let outcome = match runner.guarantee {
+                ProcessingGuarantee::ExactlyOnce => {
+                    exactly_once::run(
+                        intake,
+                        created,
+                        &mut handler,
+                        runner.clone(),
+                        Arc::clone(&stats),
+                        shutdown.clone(),
+                    )
+                    .await
+                }
+                ProcessingGuarantee::AtLeastOnce => {
+                    at_least_once::run(
+                        intake,
+                        created,
+                        &mut handler,
+                        runner.clone(),
+                        Arc::clone(&stats),
+                        shutdown.clone(),
+                    )
+                    .await
+                }
+            };
+            let Err(error) = outcome else {
+                return Ok(());
+            };
+            renewals.allow(error, &runner, &stats)?;
+            // Nothing uncommitted survives the old clients: the handler's
+            // state for it is rolled back, and the new consumer starts from
+            // the committed offsets.
+            handler.aborted();
+            (intake, created) = subscribe(&settings, &input, producer.clone(), &runner, &shutdown)?;
         }
     }))
+}
+
+/// A Kafka client of the stage loop failed fatally: a static consumer was
+/// fenced (`FENCED_INSTANCE_ID`, as after a broker restart that lost track of
+/// the member), or a transactional producer was fenced (its transaction
+/// outlived its timeout during a broker outage). Neither client can be used
+/// again, but new ones with the same identities can: the loop is rebuilt in
+/// the process, from the committed offsets, at most once per
+/// [`RENEW_INTERVAL`].
+#[derive(Debug, thiserror::Error)]
+#[error("{client} failed fatally: {code:?}: {reason}")]
+pub struct ClientFailed {
+    /// `consumer` or `producer`.
+    pub client: &'static str,
+    /// librdkafka's fatal error code.
+    pub code: RDKafkaErrorCode,
+    /// librdkafka's description.
+    pub reason: String,
+}
+
+/// The stage loop's clients are replaced at most once in this long. A second
+/// fatal failure within it means a live twin with the same identities (a
+/// zombie's successor) keeps fencing this instance, which must then stop.
+pub const RENEW_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When the stage loop's clients were last replaced.
+#[derive(Debug, Default)]
+struct Renewals {
+    last: Option<tokio::time::Instant>,
+}
+
+impl Renewals {
+    /// `Ok` when the loop stopped with `error` because a client failed
+    /// fatally and may be rebuilt now; otherwise `error` again.
+    fn allow(
+        &mut self,
+        error: anyhow::Error,
+        runner: &RunnerSettings,
+        stats: &StageStats,
+    ) -> anyhow::Result<()> {
+        let Some(failed) = error.downcast_ref::<ClientFailed>() else {
+            return Err(error);
+        };
+        if self.last.is_some_and(|at| at.elapsed() < RENEW_INTERVAL) {
+            return Err(error.context(format!(
+                "a client failed fatally again within {RENEW_INTERVAL:?} of the last replacement"
+            )));
+        }
+        tracing::warn!(
+            stage = runner.stage,
+            client = failed.client,
+            code = ?failed.code,
+            reason = failed.reason,
+            "client failed fatally; rejoining with new clients, uncommitted inputs will be handled again"
+        );
+        self.last = Some(tokio::time::Instant::now());
+        stats.retry();
+        Ok(())
+    }
 }
 
 /// Runs a stage loop in a task; whenever it stops, it stops the whole service.
@@ -263,19 +344,30 @@ pub fn spawn_parallel<H: StageHandler + Clone + 'static>(
                     shutdown.clone(),
                 );
             }
-            let (intake, producer, _) =
+            let (mut intake, mut created) =
                 subscribe(&member, input, producer.clone(), &runner, &shutdown)?;
-            Ok(in_task(
-                &shutdown,
-                at_least_once::run_concurrent(
-                    intake,
-                    producer,
-                    handler.clone(),
-                    runner.clone(),
-                    Arc::clone(&stats),
-                    shutdown.clone(),
-                ),
-            ))
+            let (input, producer, handler) = (*input, producer.clone(), handler.clone());
+            let (runner, stats, shutdown) = (runner.clone(), Arc::clone(&stats), shutdown.clone());
+            Ok(in_task(&shutdown.clone(), async move {
+                let mut renewals = Renewals::default();
+                loop {
+                    let outcome = at_least_once::run_concurrent(
+                        intake,
+                        created,
+                        handler.clone(),
+                        runner.clone(),
+                        Arc::clone(&stats),
+                        shutdown.clone(),
+                    )
+                    .await;
+                    let Err(error) = outcome else {
+                        return Ok(());
+                    };
+                    renewals.allow(error, &runner, &stats)?;
+                    (intake, created) =
+                        subscribe(&member, &input, producer.clone(), &runner, &shutdown)?;
+                }
+            }))
         })
         .collect()
 }
@@ -288,7 +380,7 @@ fn subscribe(
     mut producer: ClientConfig,
     runner: &RunnerSettings,
     shutdown: &Shutdown,
-) -> anyhow::Result<(Intake, FutureProducer, ClientConfig)> {
+) -> anyhow::Result<(Intake, FutureProducer)> {
     let topology = settings.topology();
     let group = topology
         .group(input)
@@ -310,7 +402,6 @@ fn subscribe(
     Ok((
         Intake::new(consumer, group, runner.stage, shutdown),
         created,
-        producer,
     ))
 }
 
