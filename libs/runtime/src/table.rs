@@ -3,9 +3,12 @@
 //!
 //! Services block their own start-up on the catch-up, so a table (the
 //! filter's seen-set, the enricher's queue directory, the notifier's
-//! delivery ledger) is complete before the first input is handled.
+//! delivery ledger) is complete before the first input is handled. A stage
+//! that takes over partitions from another instance waits again
+//! ([`TableProgress::caught_up`]), so that it sees what that instance wrote.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,7 +16,6 @@ use async_trait::async_trait;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::task::JoinHandle;
 
 use crate::config::KafkaSettings;
 use crate::shutdown::Shutdown;
@@ -98,14 +100,95 @@ pub async fn decode_entry<T: survey_contracts::Contract>(
     }
 }
 
+/// How far the follower of a table topic has applied it.
+#[derive(Clone)]
+pub struct TableProgress {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    partitions: Vec<i32>,
+    /// Per partition: the offset after the last record applied (or passed,
+    /// such as a transaction marker).
+    applied: Arc<Mutex<HashMap<i32, i64>>>,
+}
+
+impl std::fmt::Debug for TableProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableProgress")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableProgress {
+    /// Waits until every record the topic held when called is applied: read
+    /// your (and other instances') acknowledged writes. Fails after `limit`.
+    pub async fn caught_up(&self, limit: Duration) -> anyhow::Result<()> {
+        let ends = {
+            let (consumer, topic) = (Arc::clone(&self.consumer), self.topic.clone());
+            let partitions = self.partitions.clone();
+            tokio::task::spawn_blocking(move || {
+                partitions
+                    .into_iter()
+                    .map(|partition| {
+                        let (_, high) =
+                            consumer.fetch_watermarks(&topic, partition, METADATA_TIMEOUT)?;
+                        Ok((partition, high))
+                    })
+                    .collect::<Result<Vec<_>, rdkafka::error::KafkaError>>()
+            })
+            .await?
+            .with_context(|| format!("reading the end offsets of {}", self.topic))?
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let behind = {
+                let applied = self
+                    .applied
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?;
+                ends.iter()
+                    .any(|(partition, end)| applied.get(partition).copied().unwrap_or(0) < *end)
+            };
+            if !behind {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "table {} did not catch up within {limit:?}",
+                self.topic
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn applied(&self, partition: i32, next: i64) {
+        if let Ok(mut applied) = self.applied.lock() {
+            let entry = applied.entry(partition).or_insert(0);
+            *entry = (*entry).max(next);
+        }
+    }
+
+    /// Counts what the consumer has passed as applied: called only between
+    /// records, when everything received has been applied.
+    fn passed(&self) {
+        if let Ok(positions) = self.consumer.position() {
+            for element in positions.elements() {
+                if let Offset::Offset(position) = element.offset() {
+                    self.applied(element.partition(), position);
+                }
+            }
+        }
+    }
+}
+
 /// Reads `topic` until caught up, then follows it in the background until
-/// `shutdown`. Returns the follower's handle.
+/// `shutdown`. Returns how far the follower has applied it.
 pub async fn materialize<S: TableSink>(
     settings: &KafkaSettings,
     topic: &str,
     mut sink: S,
     shutdown: Shutdown,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> anyhow::Result<TableProgress> {
     let consumer: StreamConsumer = crate::kafka::table_reader_config(settings)
         .create()
         .context("creating the table reader")?;
@@ -113,14 +196,24 @@ pub async fn materialize<S: TableSink>(
 
     let mut assignment = TopicPartitionList::new();
     let mut remaining: HashMap<i32, i64> = HashMap::new();
+    // Nothing below the low watermark is left to read.
+    let mut applied = HashMap::new();
     for partition in &partitions {
         assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
         let (low, high) = watermarks(&consumer, topic, *partition).await?;
+        applied.insert(*partition, low);
         if high > low {
             remaining.insert(*partition, high);
         }
     }
     consumer.assign(&assignment)?;
+    let progress = TableProgress {
+        consumer: Arc::new(consumer),
+        topic: topic.to_owned(),
+        partitions,
+        applied: Arc::new(Mutex::new(applied)),
+    };
+    let consumer = Arc::clone(&progress.consumer);
 
     let started = tokio::time::Instant::now();
     while !remaining.is_empty() {
@@ -132,6 +225,7 @@ pub async fn materialize<S: TableSink>(
             Ok(Ok(message)) => {
                 let key = message.key().unwrap_or_default();
                 sink.apply(key, message.payload()).await;
+                progress.applied(message.partition(), message.offset() + 1);
                 if remaining
                     .get(&message.partition())
                     .is_some_and(|end| message.offset() + 1 >= *end)
@@ -142,33 +236,35 @@ pub async fn materialize<S: TableSink>(
             Ok(Err(error)) => tracing::warn!(topic, %error, "table read error"),
             // Idle: transaction markers may sit at the end; ask for positions.
             Err(_) => {
-                let positions = consumer.position()?;
-                for element in positions.elements() {
-                    if let Offset::Offset(position) = element.offset()
-                        && remaining
-                            .get(&element.partition())
-                            .is_some_and(|end| position >= *end)
-                    {
-                        remaining.remove(&element.partition());
-                    }
-                }
+                progress.passed();
+                let applied = progress
+                    .applied
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?;
+                remaining.retain(|partition, end| applied.get(partition).is_none_or(|at| at < end));
             }
         }
     }
     tracing::info!(topic, "table caught up");
 
+    let follower = progress.clone();
     let topic = topic.to_owned();
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = shutdown.triggered() => break,
-                received = consumer.recv() => match received {
-                    Ok(message) => sink.apply(message.key().unwrap_or_default(), message.payload()).await,
-                    Err(error) => tracing::warn!(topic, %error, "table follow error"),
+                received = tokio::time::timeout(IDLE_PROBE, consumer.recv()) => match received {
+                    Ok(Ok(message)) => {
+                        sink.apply(message.key().unwrap_or_default(), message.payload()).await;
+                        follower.applied(message.partition(), message.offset() + 1);
+                    }
+                    Ok(Err(error)) => tracing::warn!(topic, %error, "table follow error"),
+                    Err(_) => follower.passed(),
                 },
             }
         }
-    }))
+    });
+    Ok(progress)
 }
 
 /// A table topic held in memory: values by key, shared between the

@@ -2,7 +2,8 @@
 //! (`CONCURRENT_INPUTS`), against the real broker: inputs of different keys
 //! overlap, one key's inputs are handled in offset order, and offsets are
 //! committed only below the oldest unfinished input, so a restart handles
-//! again everything after it and skips nothing.
+//! again everything after it and skips nothing. The handler catches up with
+//! each assignment before the first of its inputs.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,6 +33,10 @@ struct SlowEcho {
     most_in_progress: Arc<AtomicUsize>,
     /// While set, inputs with the key `blocked` fail retriably.
     blocked_down: Arc<AtomicBool>,
+    /// How often the stage let the handler catch up after an assignment.
+    assignments: Arc<AtomicUsize>,
+    /// Set if an input was handled before any catch-up.
+    handled_unassigned: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -39,6 +44,9 @@ impl StageHandler for SlowEcho {
     async fn handle(&mut self, input: &InputRecord<'_>) -> Result<Vec<OutputRecord>, StageError> {
         let key = String::from_utf8_lossy(input.key.unwrap_or_default()).into_owned();
         let value = String::from_utf8_lossy(input.payload.unwrap_or_default()).into_owned();
+        if self.assignments.load(Ordering::SeqCst) == 0 {
+            self.handled_unassigned.store(true, Ordering::SeqCst);
+        }
         if key == "blocked" && self.blocked_down.load(Ordering::SeqCst) {
             return Err(StageError::Retriable("dependency down".to_owned()));
         }
@@ -62,6 +70,11 @@ impl StageHandler for SlowEcho {
             key.into_bytes(),
             value.into_bytes(),
         )])
+    }
+
+    async fn partitions_assigned(&mut self) -> Result<(), StageError> {
+        self.assignments.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -110,6 +123,8 @@ fn start(pipeline: &Pipeline, blocked_down: bool) -> Instance {
         in_progress: Arc::default(),
         most_in_progress: Arc::default(),
         blocked_down: Arc::new(AtomicBool::new(blocked_down)),
+        assignments: Arc::default(),
+        handled_unassigned: Arc::default(),
     };
     let mut runner = RunnerSettings::new(
         "concurrent-test",
@@ -211,6 +226,11 @@ async fn inputs_of_different_keys_overlap_and_each_keys_inputs_stay_in_order() {
     assert!(
         most <= 8,
         "never more than CONCURRENT_INPUTS at once ({most})"
+    );
+    assert!(instance.handler.assignments.load(Ordering::SeqCst) >= 1);
+    assert!(
+        !instance.handler.handled_unassigned.load(Ordering::SeqCst),
+        "the handler caught up with its assignment before the first input"
     );
     instance.stop().await;
 }

@@ -129,7 +129,7 @@ pub async fn start_with_clock(
         codec: Arc::clone(&codec),
         ledger: Arc::clone(&ledger),
     };
-    let _follower = materialize(
+    let ledger_progress = materialize(
         &config.kafka,
         &topology.topic(&topics::DELIVERY_LEDGER),
         sink,
@@ -137,7 +137,7 @@ pub async fn start_with_clock(
     )
     .await?;
     let intents = Arc::new(DeliveryIntents::default());
-    let _intents_follower = materialize(
+    let intents_progress = materialize(
         &config.kafka,
         &topology.topic(&topics::DELIVERY_INTENTS),
         IntentSink {
@@ -164,6 +164,7 @@ pub async fn start_with_clock(
         channels,
         ledger: Arc::clone(&ledger),
         intents,
+        tables: vec![ledger_progress, intents_progress],
         // A static member restarted is the same owner; anything else is new.
         owner: config
             .kafka

@@ -20,6 +20,7 @@ use survey_contracts::{
 };
 use survey_runtime::dead_letter::dead_letter;
 use survey_runtime::stage::{decode_input, due, encode_output};
+use survey_runtime::table::TableProgress;
 use survey_runtime::{InputRecord, OutputRecord, StageError, StageHandler, metrics};
 use tracing::Instrument;
 
@@ -30,6 +31,10 @@ use crate::plan::{AttemptOutcome, Pending, Start, after_attempt, pending_targets
 
 /// A clock in epoch milliseconds; tests pass their own.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// How long catching up with the ledger and intents may take before it is
+/// retried.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(30);
 
 /// Header naming the target of a dead-lettered delivery.
 pub const DLQ_TARGET_HEADER: &str = survey_runtime::dead_letter::headers::TARGET;
@@ -44,6 +49,9 @@ pub struct Delivery {
     pub ledger: Arc<DeliveryLedger>,
     /// Which deliveries were begun and not yet settled.
     pub intents: Arc<DeliveryIntents>,
+    /// How far the ledger and intents topics have been read, to catch up
+    /// with another instance's writes when its partitions come here.
+    pub tables: Vec<TableProgress>,
     /// This instance, as intents name their owner.
     pub owner: String,
     /// How long another instance's claim on a delivery is left to it.
@@ -81,6 +89,20 @@ pub struct AlertHandler(pub Arc<Delivery>);
 pub struct DeliveryRetryHandler(pub Arc<Delivery>);
 
 impl Delivery {
+    /// Waits until the ledger and the intents hold every record written
+    /// before now: after a rebalance, the partitions' previous owner may
+    /// have begun or finished deliveries this instance has not read yet,
+    /// and would otherwise begin them afresh.
+    async fn catch_up(&self) -> Result<(), StageError> {
+        for table in &self.tables {
+            table
+                .caught_up(CATCH_UP_LIMIT)
+                .await
+                .map_err(|error| StageError::Retriable(format!("{error:#}")))?;
+        }
+        Ok(())
+    }
+
     async fn decode<T: Contract>(&self, input: &InputRecord<'_>) -> Result<T, StageError> {
         decode_input(&self.codec, input).await
     }
@@ -423,6 +445,10 @@ impl StageHandler for AlertHandler {
         }
         delivery.deliver_all(&alert, pending, 1, input).await
     }
+
+    async fn partitions_assigned(&mut self) -> Result<(), StageError> {
+        self.0.catch_up().await
+    }
 }
 
 #[async_trait]
@@ -447,5 +473,9 @@ impl StageHandler for DeliveryRetryHandler {
         delivery
             .deliver_all(&retry.alert, vec![pending], retry.attempt + 1, input)
             .await
+    }
+
+    async fn partitions_assigned(&mut self) -> Result<(), StageError> {
+        self.0.catch_up().await
     }
 }

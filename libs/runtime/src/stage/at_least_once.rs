@@ -156,7 +156,7 @@ type KeyOrder = HashMap<(i32, Vec<u8>), Shared<oneshot::Receiver<()>>>;
 /// A retriable failure is retried in place with back-off, a record that is not
 /// due yet waits in place; neither holds up other keys.
 pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
-    intake: Intake,
+    mut intake: Intake,
     producer: FutureProducer,
     handler: H,
     settings: RunnerSettings,
@@ -194,6 +194,13 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
                         None => continue,
                     },
                 };
+                if intake.newly_assigned() {
+                    match super::catch_up(&mut handler.clone(), &settings, &shutdown).await {
+                        Ok(true) => {}
+                        Ok(false) => break Ok(()),
+                        Err(error) => break Err(error),
+                    }
+                }
                 stats.record_in();
                 let input = OwnedInput::from(&message);
                 let span = intake.process_span(&input.borrow());

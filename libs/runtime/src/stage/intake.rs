@@ -21,9 +21,13 @@ use crate::shutdown::Shutdown;
 /// never committed after it: once this member has rejoined, its offsets
 /// commit under the new generation, even for a partition that moved to
 /// another member, which then handles the same inputs again.
+///
+/// Also counts assignments, so that the stage can let its handler catch up
+/// with what the partitions' previous owner wrote before their first input.
 #[derive(Debug, Default)]
 pub(super) struct StageContext {
     revocations: AtomicU64,
+    assignments: AtomicU64,
 }
 
 impl ClientContext for StageContext {}
@@ -32,6 +36,12 @@ impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if matches!(rebalance, Rebalance::Revoke(_)) {
             self.revocations.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Assign(partitions) if partitions.count() > 0) {
+            self.assignments.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
@@ -47,6 +57,8 @@ pub(super) struct Intake {
     pub group: String,
     stage: &'static str,
     paused: BinaryHeap<Reverse<(Instant, String, i32)>>,
+    /// The assignment count the handler last caught up with.
+    assignments_seen: u64,
 }
 
 impl Intake {
@@ -68,7 +80,17 @@ impl Intake {
             group,
             stage,
             paused: BinaryHeap::new(),
+            assignments_seen: 0,
         }
+    }
+
+    /// True once after each assignment of partitions: their inputs may have
+    /// been another instance's until now.
+    pub fn newly_assigned(&mut self) -> bool {
+        let assignments = self.consumer.context().assignments.load(Ordering::SeqCst);
+        let new = assignments != self.assignments_seen;
+        self.assignments_seen = assignments;
+        new
     }
 
     /// How many times partitions were revoked from this consumer so far.

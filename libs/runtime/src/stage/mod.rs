@@ -132,6 +132,46 @@ pub trait StageHandler: Send {
     /// (an aborted transaction); those inputs will be handled again, so state
     /// they changed must be rolled back.
     fn aborted(&mut self) {}
+
+    /// Partitions were assigned to this instance; called before the first
+    /// of their inputs is handled. State that every instance writes to a
+    /// shared table topic must first catch up with what the partitions'
+    /// previous owner wrote, or its work would look undone. A retriable
+    /// error is retried with back-off.
+    async fn partitions_assigned(&mut self) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+/// Lets the handler catch up after an assignment, retrying with back-off.
+/// `Ok(false)`: shutdown came first.
+async fn catch_up<H: StageHandler>(
+    handler: &mut H,
+    settings: &RunnerSettings,
+    shutdown: &Shutdown,
+) -> anyhow::Result<bool> {
+    let mut backoff = settings.initial_backoff;
+    loop {
+        match handler.partitions_assigned().await {
+            Ok(()) => return Ok(true),
+            Err(StageError::Retriable(reason)) => {
+                tracing::warn!(
+                    stage = settings.stage,
+                    ?backoff,
+                    "catching up after an assignment: {reason}"
+                );
+                tokio::select! {
+                    () = shutdown.triggered() => return Ok(false),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(settings.max_backoff);
+            }
+            Err(error) => anyhow::bail!(
+                "{} cannot catch up after an assignment: {error}",
+                settings.stage
+            ),
+        }
+    }
 }
 
 /// Settings of a [`StageRunner`].
@@ -227,7 +267,7 @@ pub fn spawn<H: StageHandler + 'static>(
             let Err(error) = outcome else {
                 return Ok(());
             };
-            renewals.allow(error, &runner, &stats)?;
+            renewals.allow(error, &runner, &stats, &shutdown)?;
             // Nothing uncommitted survives the old clients: the handler's
             // state for it is rolled back, and the new consumer starts from
             // the committed offsets.
@@ -274,10 +314,14 @@ impl Renewals {
         error: anyhow::Error,
         runner: &RunnerSettings,
         stats: &StageStats,
+        shutdown: &Shutdown,
     ) -> anyhow::Result<()> {
         let Some(failed) = error.downcast_ref::<ClientFailed>() else {
             return Err(error);
         };
+        if shutdown.is_triggered() {
+            return Err(error);
+        }
         if self.last.is_some_and(|at| at.elapsed() < RENEW_INTERVAL) {
             return Err(error.context(format!(
                 "a client failed fatally again within {RENEW_INTERVAL:?} of the last replacement"
@@ -363,7 +407,7 @@ pub fn spawn_parallel<H: StageHandler + Clone + 'static>(
                     let Err(error) = outcome else {
                         return Ok(());
                     };
-                    renewals.allow(error, &runner, &stats)?;
+                    renewals.allow(error, &runner, &stats, &shutdown)?;
                     (intake, created) =
                         subscribe(&member, &input, producer.clone(), &runner, &shutdown)?;
                 }
@@ -416,6 +460,9 @@ async fn take<H: StageHandler>(
     shutdown: &Shutdown,
     retry_later: bool,
 ) -> anyhow::Result<Taken> {
+    if intake.newly_assigned() && !catch_up(handler, settings, shutdown).await? {
+        return Ok(Taken::ShutDown);
+    }
     stats.record_in();
     let input = InputRecord {
         topic: message.topic(),
