@@ -21,7 +21,7 @@ use crate::channels::email::EmailChannel;
 use crate::channels::slack::SlackChannel;
 use crate::channels::teams::TeamsChannel;
 use crate::config::NotifierConfig;
-use crate::deliver::{AlertHandler, Clock, Delivery, DeliveryRetryHandler};
+use crate::deliver::{AlertHandler, Clock, Delivery, DeliveryRetryHandler, KeyLocks};
 use crate::ledger::{DeliveryIntents, DeliveryLedger, IntentSink, LedgerSink};
 use crate::templates::Templates;
 
@@ -165,6 +165,7 @@ pub async fn start_with_clock(
         ledger: Arc::clone(&ledger),
         intents,
         tables: vec![ledger_progress, intents_progress],
+        in_progress: KeyLocks::default(),
         // A static member restarted is the same owner; anything else is new.
         owner: config
             .kafka

@@ -49,6 +49,8 @@ pub struct Delivery {
     pub ledger: Arc<DeliveryLedger>,
     /// Which deliveries were begun and not yet settled.
     pub intents: Arc<DeliveryIntents>,
+    /// Deliveries being attempted in this process, by ledger key.
+    pub in_progress: KeyLocks,
     /// How far the ledger and intents topics have been read, to catch up
     /// with another instance's writes when its partitions come here.
     pub tables: Vec<TableProgress>,
@@ -322,6 +324,24 @@ impl Delivery {
         attempt: i32,
         input: &InputRecord<'_>,
     ) -> Result<Option<OutputRecord>, StageError> {
+        // The alerts loop (an input redelivered after a restart) and the
+        // retries loop can reach one delivery at once; one goes at a time,
+        // and the second sees what the first did.
+        let _turn = self
+            .in_progress
+            .lock(&DeliveryRecord::key_for(&alert.alert_id, &pending.target))
+            .await;
+        let previous = self.ledger.get(&alert.alert_id, &pending.target);
+        if previous
+            .as_ref()
+            .is_some_and(|done| done.revision >= alert.revision)
+        {
+            return Ok(None);
+        }
+        let pending = &Pending {
+            target: pending.target.clone(),
+            previous,
+        };
         let begun = self.intents.get(&alert.alert_id, &pending.target);
         let now = (self.clock)();
         let result = match start(alert, &pending.target, begun, &self.owner, self.lease, now) {
@@ -425,6 +445,50 @@ fn external_system(target: &NotificationTarget) -> &'static str {
     }
 }
 
+/// One async lock per key, held while a delivery to a target is attempted;
+/// a key's entry lives only while someone holds or waits for it.
+#[derive(Debug, Default)]
+pub struct KeyLocks {
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A held [`KeyLocks`] key.
+#[derive(Debug)]
+pub struct KeyTurn<'a> {
+    locks: &'a KeyLocks,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl KeyLocks {
+    /// Waits for `key`'s turn.
+    pub async fn lock(&self, key: &str) -> KeyTurn<'_> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(locks.entry(key.to_owned()).or_default())
+        };
+        KeyTurn {
+            locks: self,
+            key: key.to_owned(),
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for KeyTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut locks = self.locks.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map holds it: nobody waits.
+        if locks
+            .get(&self.key)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            locks.remove(&self.key);
+        }
+    }
+}
+
 fn call_outcome<T>(result: &Result<T, DeliveryError>) -> &'static str {
     match result {
         Ok(_) => "ok",
@@ -477,5 +541,32 @@ impl StageHandler for DeliveryRetryHandler {
 
     async fn partitions_assigned(&mut self) -> Result<(), StageError> {
         self.0.catch_up().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_key_goes_one_at_a_time_and_other_keys_do_not_wait() {
+        let locks = Arc::new(KeyLocks::default());
+        let first = locks.lock("alert-1|slack:C1").await;
+        let waiting = {
+            let locks = Arc::clone(&locks);
+            tokio::spawn(async move {
+                let _turn = locks.lock("alert-1|slack:C1").await;
+            })
+        };
+        // Another key is free meanwhile.
+        drop(locks.lock("alert-2|slack:C1").await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the same key waited for its turn");
+        drop(first);
+        waiting.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            locks.locks.lock().map(|l| l.is_empty()).unwrap_or(false),
+            "no entry is left once nobody holds or waits for a key"
+        );
     }
 }
