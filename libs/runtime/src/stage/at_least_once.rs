@@ -100,22 +100,8 @@ pub(super) async fn run<H: StageHandler>(
         // committed offsets are still correct, only older.
         tracing::debug!(stage = settings.stage, %error, "final commit skipped");
     }
-    retire_on_error(&outcome, consumer, intake, producer);
+    super::retire_on_error(&outcome, consumer, intake, producer);
     outcome
-}
-
-/// Closes the clients of a loop that failed off the async workers, since
-/// closing blocks and the stage may go on with new clients.
-fn retire_on_error(
-    outcome: &anyhow::Result<()>,
-    consumer: Arc<super::intake::StageConsumer>,
-    intake: Intake,
-    producer: FutureProducer,
-) {
-    if outcome.is_err() {
-        drop(consumer);
-        tokio::task::spawn_blocking(move || drop((intake, producer)));
-    }
 }
 
 fn store(
@@ -254,7 +240,7 @@ pub(super) async fn run_concurrent<H: StageHandler + Clone + 'static>(
     if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(stage = settings.stage, %error, "final commit skipped");
     }
-    retire_on_error(&outcome, consumer, intake, producer);
+    super::retire_on_error(&outcome, consumer, intake, producer);
     outcome
 }
 

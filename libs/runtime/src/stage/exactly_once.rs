@@ -137,13 +137,7 @@ pub(super) async fn run<H: StageHandler>(
             }
         }
     }
-    if outcome.is_err() {
-        // Closing failed clients blocks, and the stage may go on with new
-        // ones.
-        drop(consumer);
-        let producer = stage.producer;
-        tokio::task::spawn_blocking(move || drop((intake, producer)));
-    }
+    super::retire_on_error(&outcome, consumer, intake, stage.producer);
     outcome
 }
 

@@ -340,6 +340,20 @@ impl Renewals {
     }
 }
 
+/// Closes the clients of a loop that failed off the async workers, since
+/// closing blocks and the stage may go on with new clients.
+fn retire_on_error(
+    outcome: &anyhow::Result<()>,
+    consumer: Arc<intake::StageConsumer>,
+    intake: Intake,
+    producer: FutureProducer,
+) {
+    if outcome.is_err() {
+        drop(consumer);
+        tokio::task::spawn_blocking(move || drop((intake, producer)));
+    }
+}
+
 /// Runs a stage loop in a task; whenever it stops, it stops the whole service.
 fn in_task(
     shutdown: &Shutdown,
